@@ -1,0 +1,110 @@
+"""The one error class every user-facing mistake derives from.
+
+It renders ``file:line:col: error: ...``, the source line and a caret, what
+was expected, and a hint such as the nearest valid name. It imports nothing
+heavy, so the runtime can use it too.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+#: Source texts by file name, registered by the parser so errors can quote lines.
+SOURCES: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class Span:
+    """A source range: 1-based line and column, end exclusive."""
+
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    backward: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+    def source_line(self) -> str | None:
+        text = SOURCES.get(self.file)
+        if text is None:
+            try:
+                with open(self.file, encoding="utf-8") as f:
+                    text = f.read()
+            except OSError:
+                return None
+        lines = text.splitlines()
+        return lines[self.line - 1] if 0 < self.line <= len(lines) else None
+
+
+def nearest(name: str, candidates: Iterable[str]) -> str | None:
+    """The closest candidate to a misspelt name, or None when nothing is close."""
+    options = sorted(set(candidates))
+    hits = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+    if hits:
+        return hits[0]
+    lowered = {c.lower(): c for c in options}
+    return lowered.get(name.lower())
+
+
+@dataclass
+class NNError(Exception):
+    """A mistake of the user's, with where it is and what would be right."""
+
+    message: str
+    span: Span | None = None
+    expected: str | None = None
+    hint: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+
+    def with_span(self, span: Span | None) -> NNError:
+        if self.span is None:
+            self.span = span
+        return self
+
+    def suggest(self, name: str, candidates: Iterable[str]) -> NNError:
+        best = nearest(name, candidates)
+        if best is not None and best != name:
+            self.hint = f"did you mean '{best}'?"
+        return self
+
+    def render(self) -> str:
+        where = f"{self.span}: " if self.span else ""
+        out = [f"{where}error: {self.message}"]
+        if self.span is not None:
+            line = self.span.source_line()
+            if line is not None:
+                col = max(self.span.column, 1)
+                width = 1
+                if self.span.end_line == self.span.line and self.span.end_column > col:
+                    width = self.span.end_column - col
+                width = max(1, min(width, len(line) - col + 1))
+                lineno = str(self.span.line)
+                out.append(f" {lineno} | {line}")
+                out.append(f" {' ' * len(lineno)} | {' ' * (col - 1)}{'^' * width}")
+        if self.expected:
+            out.append(f"  expected: {self.expected}")
+        if self.hint:
+            out.append(f"  hint: {self.hint}")
+        out.extend(f"  note: {n}" for n in self.notes)
+        return "\n".join(out)
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+class ShapeError(Exception):
+    """Raised by shape rules, which know no positions; the builder adds the span."""
+
+    def __init__(self, message: str, expected: str | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.expected = expected
+        self.hint = hint

@@ -1,0 +1,529 @@
+"""AST -> Graph: evaluate a model's statements, elaborating blocks and layers into primitive operators.
+
+Statements run top to bottom; names may be rebound (`h = h | relu`). A call
+with all its input tensors builds nodes; a call without them is a layer value
+that can be applied later, and applying one layer value twice shares its
+weights. Shape rules raise plain ShapeErrors; this module attaches spans.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nngraph.errors import NNError, ShapeError, Span
+from nngraph.graph.init import initialize
+from nngraph.graph.ir import Graph
+from nngraph.graph.layers import LayerDef, all_layers
+from nngraph.graph.program import Program, pick_model
+from nngraph.graph.types import DTYPES, TensorType
+from nngraph.graph.values import ArgSpec, LayerValue, Symbol, Tensor, convert, describe
+from nngraph.ops import registry
+from nngraph.syntax import ast
+
+BLOCK_PARAM_KINDS = ("tensor", "int", "float", "bool", "str", "ints")
+
+
+@dataclass
+class Scope:
+    """Names visible in a model body or in one application of a block."""
+
+    prefix: str
+    block: ast.BlockDef | None = None
+    vars: dict[str, Any] = field(default_factory=dict)
+    defined_at: dict[str, Span] = field(default_factory=dict)
+    stack: tuple[str, ...] = ()
+    counters: dict[str, int] = field(default_factory=dict)
+    taken: set[str] = field(default_factory=set)
+    pending_outputs: dict[str, ast.OutputDecl] = field(default_factory=dict)
+    returned: Tensor | None = None
+    bodies: list[tuple[list[ast.Stmt], int]] = field(default_factory=list)  # statement lists being run, and where
+
+    def instance_name(self, kind: str, wanted: str | None = None) -> str:
+        base = wanted
+        if base is None or base in self.taken:
+            n = self.counters.get(kind, 0)
+            while True:
+                n += 1
+                base = f"{kind}_{n}"
+                if base not in self.taken:
+                    break
+            self.counters[kind] = n
+        self.taken.add(base)
+        return f"{self.prefix}/{base}" if self.prefix else base
+
+
+@dataclass
+class SummaryRow:
+    name: str
+    kind: str
+    node: str
+    params: int
+    depth: int
+
+
+def build_graph(prog: Program, model: str | None = None, seed: int = 0) -> tuple[Graph, list[SummaryRow]]:
+    return Builder(prog, seed).build(pick_model(prog, model))
+
+
+class Builder:
+    def __init__(self, prog: Program, seed: int = 0):
+        self.prog = prog
+        self.seed = seed
+        self.layers = all_layers()
+        self.graph = Graph("")
+        self.dims: set[str] = set()
+        self.rows: list[SummaryRow] = []
+        self.order = 0
+        for b in prog.blocks.values():
+            self._check_block(b)
+
+    # ---- entry -------------------------------------------------------------------
+
+    def build(self, m: ast.ModelDef) -> tuple[Graph, list[SummaryRow]]:
+        self.graph = Graph(m.name, source_hash=self.prog.source_hash())
+        scope = Scope("")
+        self.run(m.body, scope)
+        for name, decl in scope.pending_outputs.items():
+            raise NNError(f"output '{name}' is declared but never assigned", decl.span,
+                          expected=f"a statement '{name} = ...' after the declaration")
+        if not self.graph.outputs:
+            raise NNError(f"model '{m.name}' has no output", m.span, expected="at least one 'output name = expression'")
+        self.graph.prune()
+        for inp in self.graph.inputs:
+            if self.graph.g.out_degree(inp) == 0 and inp not in self.graph.outputs.values():
+                raise NNError(f"input '{inp}' is never used", self.graph.node(inp)["span"],
+                              expected="every input to reach an output", hint="remove it, or use it in the model")
+        live = set(self.graph.g)
+        return self.graph, [r for r in self.rows if r.node in live]
+
+    # ---- statements ----------------------------------------------------------------
+
+    def run(self, stmts: list[ast.Stmt], scope: Scope) -> None:
+        scope.bodies.append((stmts, 0))
+        try:
+            for i, st in enumerate(stmts):
+                scope.bodies[-1] = (stmts, i)
+                if scope.returned is not None:
+                    raise NNError("statement after 'return' is never reached", st.span, expected="'return' as the last statement of a block")
+                self.statement(st, scope)
+        finally:
+            scope.bodies.pop()
+
+    def statement(self, st: ast.Stmt, scope: Scope) -> None:
+        if isinstance(st, ast.InputDecl):
+            self.input_decl(st, scope)
+        elif isinstance(st, ast.Assign):
+            self.bind(st.name, st.span, self.eval(st.value, scope), scope)
+        elif isinstance(st, ast.OutputDecl):
+            self.output_decl(st, scope)
+        elif isinstance(st, ast.Return):
+            if scope.block is None:
+                raise NNError("'return' belongs in a block; a model names its results with 'output'", st.span,
+                              expected="output name = expression")
+            scope.returned = self.tensor(self.eval(st.value, scope), st.value.span, "the value a block returns")
+        elif isinstance(st, ast.Repeat):
+            n = self.eval(st.count, scope)
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise NNError(f"repeat count must be a positive integer, got {describe(n)}", st.count.span,
+                              expected="an integer >= 1, such as 'repeat 4 { ... }'")
+            for _ in range(n):
+                self.run(st.body, scope)
+
+    def input_decl(self, st: ast.InputDecl, scope: Scope) -> None:
+        if scope.block is not None:
+            raise NNError("'input' belongs in a model; a block takes its tensors as parameters", st.span,
+                          expected=f"a parameter of block '{scope.block.name}'")
+        self.check_fresh(st.name, st.span, scope)
+        dtype = st.type.dtype
+        if dtype not in DTYPES:
+            raise NNError(f"unknown dtype '{dtype}'", st.type.dtype_span, expected="one of " + ", ".join(DTYPES)).suggest(dtype, DTYPES)
+        shape = []
+        for d in st.type.dims:
+            if isinstance(d.value, str):
+                self.dims.add(d.value)
+            elif isinstance(d.value, float) or d.value <= 0:
+                raise NNError(f"bad dim {d.value} in the type of input '{st.name}'", d.span,
+                              expected="a positive integer or a dim name such as batch")
+            shape.append(d.value)
+        node = self.graph.add(st.name, "input", [], TensorType(dtype, tuple(shape)), st.span, order=self.tick())
+        self.graph.inputs.append(node)
+        scope.vars[st.name] = Tensor(node)
+        scope.defined_at[st.name] = st.span
+
+    def output_decl(self, st: ast.OutputDecl, scope: Scope) -> None:
+        if scope.block is not None:
+            raise NNError("'output' belongs in a model; a block ends with 'return'", st.span, expected="return expression")
+        if st.name in self.graph.outputs or st.name in scope.pending_outputs:
+            raise NNError(f"duplicate output '{st.name}'", st.span, expected="each output named once")
+        if st.value is None:
+            if st.name in scope.vars:
+                self.graph.outputs[st.name] = self.tensor(scope.vars[st.name], st.span, f"output '{st.name}'").node
+            else:
+                scope.pending_outputs[st.name] = st
+            return
+        self.bind(st.name, st.span, self.eval(st.value, scope), scope)
+        self.graph.outputs[st.name] = self.tensor(scope.vars[st.name], st.value.span, f"output '{st.name}'").node
+
+    def bind(self, name: str, span: Span, value: Any, scope: Scope) -> None:
+        if name in self.layers or name in self.prog.blocks:
+            what = "built-in layer" if name in self.layers else "block"
+            raise NNError(f"'{name}' is the name of a {what}; a tensor cannot take it", span, expected="another name",
+                          hint=f"try '{name}_out'")
+        if name in self.graph.inputs and scope.block is None:
+            raise NNError(f"duplicate name '{name}': it is an input (declared at {scope.defined_at[name]})", span,
+                          expected="a new name for this tensor")
+        if isinstance(value, LayerValue) and value.name is None:
+            value.name = scope.instance_name(value.kind, name)
+        if isinstance(value, Symbol):
+            self.undefined(value, scope)
+        scope.vars[name] = value
+        scope.defined_at[name] = span
+        if name in scope.pending_outputs:
+            del scope.pending_outputs[name]
+            self.graph.outputs[name] = self.tensor(value, span, f"output '{name}'").node
+
+    def check_fresh(self, name: str, span: Span, scope: Scope) -> None:
+        if name in scope.vars:
+            raise NNError(f"duplicate name '{name}' (first defined at {scope.defined_at[name]})", span, expected="a new name")
+
+    # ---- expressions -----------------------------------------------------------------
+
+    def eval(self, e: ast.Expr, scope: Scope) -> Any:
+        if isinstance(e, (ast.Number, ast.String, ast.Bool)):
+            return e.value
+        if isinstance(e, ast.ListExpr):
+            return [self.eval(i, scope) for i in e.items]
+        if isinstance(e, ast.Name):
+            return self.lookup(e.id, e.span, scope)
+        if isinstance(e, ast.Call):
+            return self.call(e, [], scope)
+        if isinstance(e, ast.Pipe):
+            x = self.tensor(self.eval(e.value, scope), e.value.span, "the input of a '|' pipeline", scope)
+            if isinstance(e.stage, ast.Call):
+                return self.call(e.stage, [x], scope)
+            stage = self.lookup(e.stage.id, e.stage.span, scope)
+            if not isinstance(stage, LayerValue):
+                if isinstance(stage, Symbol):
+                    self.unknown_layer(e.stage.id, e.stage.span, scope)
+                raise NNError(f"'{e.stage.id}' is {describe(stage)}, not a layer", e.stage.span,
+                              expected="a layer or block after '|'")
+            return self.apply(stage, [x], e.stage.span, scope)
+        if isinstance(e, ast.BinOp):
+            return self.arith(e.op, self.eval(e.left, scope), self.eval(e.right, scope), e, scope)
+        if isinstance(e, ast.Neg):
+            v = self.eval(e.operand, scope)
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                return -v
+            return self.arith("*", v, -1, e, scope)
+        raise AssertionError(e)
+
+    def lookup(self, name: str, span: Span, scope: Scope) -> Any:
+        if name in scope.vars:
+            return scope.vars[name]
+        callee = self.layers.get(name) or self.prog.blocks.get(name)
+        if callee is None:
+            return Symbol(name, span)
+        lv = LayerValue(callee, name, span, word=name)
+        self.bind_args(lv, [], [], {}, span, scope)  # defaults; a missing required argument is reported here
+        return lv
+
+    def tensor(self, v: Any, span: Span, what: str, scope: Scope | None = None) -> Tensor:
+        if isinstance(v, Tensor):
+            return v
+        if isinstance(v, Symbol):
+            self.undefined(v, scope)
+        if isinstance(v, LayerValue):
+            raise NNError(f"{what} is the layer '{v.kind}', not a tensor", span, expected="a tensor",
+                          hint=f"apply the layer to a tensor: x | {v.word or v.kind}")
+        raise NNError(f"{what} must be a tensor, got {describe(v)}", span, expected="a tensor")
+
+    def undefined(self, sym: Symbol, scope: Scope | None) -> None:
+        names = list(scope.vars) if scope else []
+        if scope is not None:
+            self.used_before_assigned(sym, scope)
+        raise NNError(f"undefined tensor '{sym.name}'", sym.span, expected="a name assigned or declared above").suggest(sym.name, names)
+
+    def used_before_assigned(self, sym: Symbol, scope: Scope) -> None:
+        """A name assigned further down: report it, and call it a cycle when that assignment needs this one."""
+        for stmts, i in reversed(scope.bodies):
+            target = getattr(stmts[i], "name", None)
+            if target == sym.name and isinstance(stmts[i], (ast.Assign, ast.OutputDecl)):
+                raise NNError(f"'{sym.name}' is used in its own definition (a cycle)", sym.span,
+                              expected=f"'{sym.name}' to be assigned before this line")
+            for later in stmts[i + 1 :]:
+                if isinstance(later, (ast.Assign, ast.OutputDecl)) and later.name == sym.name:
+                    if target is not None and later.value is not None and target in _names_in(later.value):
+                        raise NNError(
+                            f"cycle: '{target}' needs '{sym.name}', which is assigned at line {later.span.line} from '{target}'",
+                            sym.span, expected="tensors that do not depend on themselves")
+                    raise NNError(f"'{sym.name}' is used before it is assigned (at line {later.span.line})", sym.span,
+                                  expected="statements in order: assign a tensor before using it")
+
+    def unknown_layer(self, name: str, span: Span, scope: Scope) -> None:
+        if name in scope.vars and isinstance(scope.vars[name], Tensor):
+            raise NNError(f"'{name}' is a tensor, not a layer", span, expected="a layer or block name")
+        candidates = list(self.layers) + list(self.prog.blocks) + [k for k, v in scope.vars.items() if isinstance(v, LayerValue)]
+        raise NNError(f"unknown layer '{name}'", span, expected="a built-in layer, a block, or a layer assigned above").suggest(name, candidates)
+
+    def arith(self, op: str, a: Any, b: Any, e: ast.Node, scope: Scope) -> Any:
+        nums = (int, float)
+        if isinstance(a, nums) and isinstance(b, nums) and not isinstance(a, bool) and not isinstance(b, bool):
+            if op == "/" and b == 0:
+                raise NNError("division by zero", e.span)
+            return {"+": a + b, "-": a - b, "*": a * b, "/": a / b}[op]
+        for v in (a, b):
+            if isinstance(v, Symbol):
+                self.undefined(v, scope)
+            if not isinstance(v, (Tensor, int, float)) or isinstance(v, bool):
+                raise NNError(f"'{op}' works on tensors and numbers, not on {describe(v)}", e.span,
+                              expected="tensors or numbers on both sides")
+        ta = a if isinstance(a, Tensor) else None
+        tb = b if isinstance(b, Tensor) else None
+        like = self.graph.type((ta or tb).node)
+        xa = ta.node if ta else self.const(a, like, e.span)
+        xb = tb.node if tb else self.const(b, like, e.span)
+        opname = {"+": "add", "-": "sub", "*": "mul", "/": "div"}[op]
+        name = scope.instance_name(opname)
+        node = self.make_op(opname, [xa, xb], {}, e.span, name, scope)
+        self.rows.append(SummaryRow(name, opname, node, 0, name.count("/")))
+        return Tensor(node)
+
+    def const(self, value: float, like: TensorType, span: Span) -> str:
+        arr = np.asarray(value, dtype=like.np_dtype)
+        return self.graph.add("const", "const", [], TensorType(like.dtype, ()), span, value=arr, order=self.tick())
+
+    # ---- calls and application ---------------------------------------------------------
+
+    def call(self, e: ast.Call, piped: list[Tensor], scope: Scope) -> Any:
+        target = scope.vars.get(e.func)
+        if target is None:
+            callee = self.layers.get(e.func) or self.prog.blocks.get(e.func)
+            target = LayerValue(callee, e.func, e.func_span) if callee else Symbol(e.func, e.func_span)
+        if not isinstance(target, LayerValue):
+            if isinstance(target, Symbol):
+                self.unknown_layer(e.func, e.func_span, scope)
+            raise NNError(f"'{e.func}' is {describe(target)}, not a layer", e.func_span, expected="a layer or block to call")
+        pos = piped + [self.eval(a, scope) for a in e.args]
+        spans = [e.span] * len(piped) + [a.span for a in e.args]
+        kws: dict[str, tuple[Any, Span]] = {}
+        for k in e.kwargs:
+            if k.name in kws:
+                raise NNError(f"argument '{k.name}' given twice", k.span, expected="each argument once")
+            kws[k.name] = (self.eval(k.value, scope), k.value.span)
+        if e.func in scope.vars:  # an assigned layer instance: only tensors may be added
+            if kws or any(not isinstance(v, Tensor) for v in pos):
+                raise NNError(f"'{e.func}' is a layer instance with its arguments already set", e.span,
+                              expected=f"only input tensors, e.g. {e.func}(x) or x | {e.func}")
+            return self.apply(target, [self.tensor(v, s, "an input", scope) for v, s in zip(pos, spans, strict=True)], e.span, scope)
+        lv = LayerValue(target.callee, target.kind, e.span)
+        self.bind_args(lv, pos, spans, kws, e.span, scope)
+        if self._ready(lv):
+            return self.apply(lv, [], e.span, scope)
+        return lv
+
+    def signature(self, lv: LayerValue) -> tuple[int | None, list[ArgSpec]]:
+        if isinstance(lv.callee, LayerDef):
+            return lv.callee.n_tensors, lv.callee.params
+        b: ast.BlockDef = lv.callee
+        n = sum(1 for p in b.params if (p.type or "tensor") == "tensor")
+        specs = [ArgSpec(p.name, p.type, p.default, p.default is None) for p in b.params if (p.type or "tensor") != "tensor"]
+        return n, specs
+
+    def _ready(self, lv: LayerValue) -> bool:
+        n, _ = self.signature(lv)
+        return len(lv.tensors) >= 1 if n is None else len(lv.tensors) == n
+
+    def bind_args(self, lv: LayerValue, pos: list, spans: list[Span], kws: dict, span: Span, scope: Scope) -> None:
+        n, specs = self.signature(lv)
+        owner = f"'{lv.kind}'"
+        i = 0
+        while i < len(pos) and isinstance(pos[i], Tensor) and (n is None or i < n):
+            lv.tensors.append(pos[i])
+            i += 1
+        rest = list(zip(pos[i:], spans[i:], strict=True))
+        if len(rest) > len(specs):
+            v, s = rest[len(specs)]
+            if isinstance(v, Tensor):
+                raise NNError(f"{owner} takes {n} input tensor{'s' if n != 1 else ''}, got more", s,
+                              expected=f"{n} tensor argument{'s' if n != 1 else ''}")
+            raise NNError(f"too many arguments for {owner}: it takes {len(specs)} besides its input", s,
+                          expected=_sig_words(lv.kind, specs))
+        given: dict[str, tuple[Any, Span]] = {}
+        for spec, (v, s) in zip(specs, rest, strict=False):
+            if isinstance(v, Tensor) and spec.kind != "tensor":
+                raise NNError(f"argument '{spec.name}' of {owner} must be {_kind(spec)}, got a tensor", s,
+                              expected=_sig_words(lv.kind, specs))
+            given[spec.name] = (v, s)
+        names = [s.name for s in specs]
+        for k, (v, s) in kws.items():
+            if k not in names:
+                raise NNError(f"{owner} has no argument '{k}'", s, expected=_sig_words(lv.kind, specs)).suggest(k, names)
+            if k in given:
+                raise NNError(f"argument '{k}' of {owner} given both by position and by name", s, expected="each argument once")
+            given[k] = (v, s)
+        for spec in specs:
+            if spec.name in given:
+                v, s = given[spec.name]
+                if isinstance(v, Symbol) and spec.kind in ("tensor",):
+                    self.undefined(v, scope)
+                lv.args[spec.name] = self.convert_arg(spec, v, s, owner, scope)
+            elif spec.required:
+                raise NNError(f"{owner} is missing its argument '{spec.name}'", span, expected=_sig_words(lv.kind, specs))
+            else:
+                lv.args[spec.name] = spec.default if isinstance(lv.callee, LayerDef) else self.eval(spec.default, Scope(""))
+
+    def convert_arg(self, spec: ArgSpec, v: Any, span: Span, owner: str, scope: Scope) -> Any:
+        if isinstance(v, Symbol) and spec.kind not in ("padding", "shape", "str", "init") and not spec.kind.startswith("choice:"):
+            self.undefined(v, scope)
+        return convert(spec, v, span, owner)
+
+    def apply(self, lv: LayerValue, more: list[Tensor], span: Span, scope: Scope) -> Tensor:
+        tensors = lv.tensors + more
+        n, _ = self.signature(lv)
+        if n is not None and len(tensors) != n:
+            raise NNError(f"'{lv.kind}' takes {n} input tensor{'s' if n != 1 else ''}, got {len(tensors)}", span,
+                          expected=f"{n} input tensor{'s' if n != 1 else ''}")
+        if lv.name is None:
+            lv.name = scope.instance_name(lv.kind)
+        if isinstance(lv.callee, ast.BlockDef):
+            return self.apply_block(lv, tensors, span, scope)
+        ctx = _Ctx(self, lv, span, scope)
+        before = self.graph.param_count(None)
+        out = lv.callee.build(ctx, [t.node for t in tensors], lv.args)
+        self.rows.append(SummaryRow(lv.name, lv.kind, out, self.graph.param_count(None) - before, lv.name.count("/")))
+        return Tensor(out)
+
+    def apply_block(self, lv: LayerValue, tensors: list[Tensor], span: Span, scope: Scope) -> Tensor:
+        b: ast.BlockDef = lv.callee
+        if b.name in scope.stack:
+            chain = " -> ".join([*scope.stack[scope.stack.index(b.name):], b.name])
+            raise NNError(f"block '{b.name}' calls itself ({chain}); blocks cannot be recursive", span,
+                          expected="a block that does not call itself", hint="use 'repeat N { ... }' to stack layers")
+        inner = Scope(lv.name, block=b, stack=scope.stack + (b.name,))
+        tparams = [p for p in b.params if (p.type or "tensor") == "tensor"]
+        for p, t in zip(tparams, tensors, strict=True):
+            inner.vars[p.name] = t
+            inner.defined_at[p.name] = p.span
+        for k, v in lv.args.items():
+            inner.vars[k] = v
+            inner.defined_at[k] = span
+        try:
+            self.run(b.body, inner)
+        except NNError as err:
+            err.notes.append(f"in block '{b.name}' applied at {span}")
+            raise
+        if inner.returned is None:
+            raise NNError(f"block '{b.name}' never returns a tensor", b.close_span, expected="'return expression' at its end")
+        return inner.returned
+
+    # ---- blocks are checked where they are defined ------------------------------------------
+
+    def _check_block(self, b: ast.BlockDef) -> None:
+        if b.name in self.layers:
+            raise NNError(f"block '{b.name}' has the name of a built-in layer", b.span, expected="another name")
+        seen: set[str] = set()
+        if not any((p.type or "tensor") == "tensor" for p in b.params):
+            raise NNError(f"block '{b.name}' has no tensor parameter to take its input", b.span,
+                          expected="a first parameter such as 'x' (an untyped parameter is a tensor)")
+        for p in b.params:
+            if p.name in seen:
+                raise NNError(f"duplicate parameter '{p.name}' in block '{b.name}'", p.span, expected="distinct parameter names")
+            seen.add(p.name)
+            kind = p.type or "tensor"
+            if kind not in BLOCK_PARAM_KINDS:
+                raise NNError(f"unknown parameter type '{kind}'", p.type_span, expected="one of " + ", ".join(BLOCK_PARAM_KINDS)).suggest(kind, BLOCK_PARAM_KINDS)
+            if p.default is not None:
+                if kind == "tensor":
+                    raise NNError(f"tensor parameter '{p.name}' cannot have a default", p.default.span, expected="no default")
+                convert(ArgSpec(p.name, kind), self.eval(p.default, Scope("")), p.default.span, f"block '{b.name}'")
+        if not any(isinstance(s, ast.Return) for s in b.body):
+            raise NNError(f"block '{b.name}' never returns a tensor", b.close_span, expected="'return expression' at its end")
+
+    # ---- nodes -------------------------------------------------------------------------
+
+    def tick(self) -> int:
+        self.order += 1
+        return self.order
+
+    def make_op(self, name: str, inputs: list[str], attrs: dict, span: Span, scope_name: str, scope: Scope | None, kind: str | None = None) -> str:
+        op = registry.get(name)
+        full = op.full_attrs(attrs)
+        try:
+            t = op.infer([self.graph.type(i) for i in inputs], full)
+        except ShapeError as e:
+            raise NNError(e.message, span, expected=e.expected, hint=e.hint) from None
+        node_id = scope_name if (kind or name) == name else f"{scope_name}/{name}"
+        return self.graph.add(node_id, name, inputs, t, span, full, scope=scope_name, order=self.tick())
+
+
+class _Ctx:
+    """What a built-in layer sees while it builds: ops, parameters and errors at its call site."""
+
+    def __init__(self, b: Builder, lv: LayerValue, span: Span, scope: Scope):
+        self.b, self.lv, self.span, self.scope = b, lv, span, scope
+
+    def op(self, name: str, inputs: list[str], **attrs: Any) -> str:
+        return self.b.make_op(name, inputs, attrs, self.span, self.lv.name, self.scope, kind=self.lv.kind)
+
+    def param(self, local: str, shape: tuple[int, ...], init: str, fan_in: int = 0, fan_out: int = 0,
+              trainable: bool = True, like: str | None = None) -> str:
+        g = self.b.graph
+        pid = f"{self.lv.name}.{local}"
+        dtype = g.type(like).dtype if like is not None and g.type(like).dtype in ("f16", "f32", "f64") else "f32"
+        t = TensorType(dtype, tuple(shape))
+        if pid in g.g:
+            if g.type(pid) != t:
+                self.fail(f"shared layer '{self.lv.name}' was built with {local} {g.type(pid)} but is now applied "
+                          f"to an input that needs {t}", expected="the same input shape at every application")
+            return pid
+        value = initialize(pid, tuple(shape), init, fan_in, fan_out, self.b.seed, DTYPES[dtype])
+        return g.add(pid, "param", [], t, self.span, value=value, trainable=trainable, init=init, order=self.b.tick())
+
+    def type(self, node: str) -> TensorType:
+        return self.b.graph.type(node)
+
+    def fail(self, message: str, expected: str | None = None, hint: str | None = None) -> None:
+        raise NNError(message, self.span, expected=expected, hint=hint)
+
+    def dims(self) -> set[str]:
+        return self.b.dims
+
+
+def _kind(spec: ArgSpec) -> str:
+    from nngraph.graph.values import kind_words
+
+    return kind_words(spec.kind)
+
+
+def _sig_words(kind: str, specs: list[ArgSpec]) -> str:
+    parts = [s.name if s.required else f"{s.name}={_fmt(s.default)}" for s in specs]
+    return f"{kind}({', '.join(parts)})"
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, ast.Node):
+        return "..."
+    return str(v)
+
+
+def _names_in(e: ast.Expr) -> set[str]:
+    out: set[str] = set()
+
+    def walk(x: Any) -> None:
+        if isinstance(x, ast.Name):
+            out.add(x.id)
+        elif isinstance(x, ast.Node):
+            for v in vars(x).values():
+                if isinstance(v, list):
+                    for i in v:
+                        walk(i)
+                else:
+                    walk(v)
+
+    walk(e)
+    return out

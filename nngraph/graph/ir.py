@@ -1,0 +1,81 @@
+"""The computation graph: a networkx DiGraph of primitive operators.
+
+Every node has an `op` (a registry name, or "input", "param", "const"), its
+ordered `inputs`, `attrs`, the `type` of its output and the `span` of the
+source that made it. Every edge carries the type of the tensor it moves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from nngraph.errors import Span
+from nngraph.graph.types import TensorType
+
+LEAF_OPS = ("input", "param", "const")
+
+
+@dataclass
+class Graph:
+    name: str
+    g: nx.DiGraph = field(default_factory=nx.DiGraph)
+    inputs: list[str] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)  # output name -> node id
+    source_hash: str = ""
+    docs: dict[str, str] = field(default_factory=dict)  # input/output name -> description
+
+    def add(
+        self,
+        node_id: str,
+        op: str,
+        inputs: list[str],
+        type: TensorType,
+        span: Span | None,
+        attrs: dict[str, Any] | None = None,
+        **extra: Any,
+    ) -> str:
+        """Add a node under a fresh id derived from `node_id`; returns the id used."""
+        nid = node_id
+        i = 1
+        while nid in self.g:
+            i += 1
+            nid = f"{node_id}_{i}"
+        self.g.add_node(nid, op=op, inputs=list(inputs), attrs=dict(attrs or {}), type=type, span=span, **extra)
+        for slot, src in enumerate(inputs):
+            if self.g.has_edge(src, nid):
+                self.g.edges[src, nid]["slots"].append(slot)
+            else:
+                self.g.add_edge(src, nid, type=self.type(src), slots=[slot])
+        return nid
+
+    def node(self, nid: str) -> dict[str, Any]:
+        return self.g.nodes[nid]
+
+    def type(self, nid: str) -> TensorType:
+        return self.g.nodes[nid]["type"]
+
+    def topo(self) -> list[str]:
+        return list(nx.lexicographical_topological_sort(self.g, key=lambda n: self.g.nodes[n].get("order", 0)))
+
+    def nodes_with(self, op: str) -> list[str]:
+        return [n for n, d in self.g.nodes(data=True) if d["op"] == op]
+
+    def params(self, trainable: bool | None = None) -> list[str]:
+        out = self.nodes_with("param")
+        if trainable is not None:
+            out = [p for p in out if self.g.nodes[p]["trainable"] == trainable]
+        return out
+
+    def param_count(self, trainable: bool | None = True) -> int:
+        return int(sum(int(np.prod(self.type(p).shape)) for p in self.params(trainable)))
+
+    def prune(self) -> None:
+        """Drop nodes no output depends on (inputs stay: an unused one is an error upstream)."""
+        keep = set(self.outputs.values())
+        for out in list(keep):
+            keep |= nx.ancestors(self.g, out)
+        self.g.remove_nodes_from([n for n in list(self.g) if n not in keep and n not in self.inputs])

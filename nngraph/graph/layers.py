@@ -1,0 +1,279 @@
+"""Built-in layers: composites built from primitive operators, plus every primitive as a layer.
+
+A layer's `build(ctx, xs, args)` makes its parameters with `ctx.param` and its
+nodes with `ctx.op`; it never knows about ONNX, gradients or diagrams, which
+come from the primitive operators' records.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from nngraph.graph.types import INTS, TensorType
+from nngraph.graph.values import ArgSpec, Symbol
+from nngraph.ops import registry
+
+
+class LayerCtx(Protocol):
+    def op(self, name: str, inputs: list[str], **attrs: Any) -> str: ...
+    def param(self, local: str, shape: tuple[int, ...], init: str, fan_in: int = 0, fan_out: int = 0, trainable: bool = True, like: str | None = None) -> str: ...
+    def type(self, node: str) -> TensorType: ...
+    def fail(self, message: str, expected: str | None = None, hint: str | None = None) -> None: ...
+    def dims(self) -> set[str]: ...
+
+
+@dataclass
+class LayerDef:
+    name: str
+    n_tensors: int | None  # None: one or more
+    params: list[ArgSpec]
+    build: Callable[[LayerCtx, list[str], dict[str, Any]], str]
+    doc: str = ""
+
+
+LAYERS: dict[str, LayerDef] = {}
+
+
+def layer(name: str, params: list[ArgSpec], n_tensors: int | None = 1, doc: str = ""):
+    def deco(fn):
+        LAYERS[name] = LayerDef(name, n_tensors, params, fn, doc)
+        return fn
+
+    return deco
+
+
+def A(name: str, kind: str, default: Any = None, required: bool = False) -> ArgSpec:
+    return ArgSpec(name, kind, default, required)
+
+
+def _tuple(v: int | list[int], n: int, what: str, ctx: LayerCtx) -> tuple[int, ...]:
+    if isinstance(v, int):
+        return (v,) * n
+    if len(v) != n:
+        ctx.fail(f"'{what}' needs {n} values for a {n}-D layer, got {len(v)}", expected=f"an integer or a list of {n} integers")
+    return tuple(v)
+
+
+def _static_dim(ctx: LayerCtx, x: str, axis: int, what: str, role: str) -> int:
+    t = ctx.type(x)
+    d = t.shape[axis]
+    if not isinstance(d, int):
+        ctx.fail(f"{what} needs a fixed {role}, but {t} has '{d}' there", expected=f"an input whose {role} is a number")
+    return d
+
+
+def _spatial_rank(ctx: LayerCtx, x: str, what: str, nd: int | None) -> int:
+    t = ctx.type(x)
+    ranks = (nd + 2,) if nd else (3, 4)
+    if t.rank not in ranks:
+        layout = {3: "[batch, channels, length]", 4: "[batch, channels, height, width]"}
+        want = " or ".join(f"{r}-D {layout[r]}" for r in ranks)
+        hint = "a dense output is [batch, features]; use reshape([batch, C, H, W]) to give it channels and space" if t.rank == 2 else None
+        ctx.fail(f"{what} expects a {want} input, got {t.rank}-D {t}", expected=f"a {want} tensor", hint=hint)
+    return t.rank - 2
+
+
+# ---- dense and convolution -----------------------------------------------------
+
+
+@layer("dense", [A("units", "int", required=True), A("bias", "bool", True), A("init", "init", "default")],
+       doc="y = x W + b over the last axis; x is [batch, features] or [batch, seq, features]")
+def dense(ctx: LayerCtx, xs: list[str], a: dict) -> str:
+    (x,) = xs
+    t = ctx.type(x)
+    if t.rank not in (2, 3):
+        hint = "add '| flatten' before dense to make it [batch, features]" if t.rank >= 4 else None
+        ctx.fail(f"dense expects [batch, features] or [batch, seq, features], got {t.rank}-D {t}",
+                 expected="a 2-D or 3-D input", hint=hint)
+    if a["units"] <= 0:
+        ctx.fail(f"dense needs a positive number of units, got {a['units']}", expected="units >= 1")
+    fin = _static_dim(ctx, x, -1, "dense", "feature size (last dim)")
+    w = ctx.param("weight", (fin, a["units"]), a["init"], fin, a["units"], like=x)
+    y = ctx.op("matmul", [x, w])
+    if a["bias"]:
+        b = ctx.param("bias", (a["units"],), "default" if a["init"] == "default" else "zeros", fin, a["units"], like=x)
+        y = ctx.op("add", [y, b])
+    return y
+
+
+def _conv(nd: int | None):
+    def build(ctx: LayerCtx, xs: list[str], a: dict) -> str:
+        (x,) = xs
+        name = f"conv{nd}d"
+        n = _spatial_rank(ctx, x, name, nd)
+        cin = _static_dim(ctx, x, 1, name, "channel count (dim 1)")
+        cout, groups = a["channels"], a["groups"]
+        if cout <= 0 or groups <= 0:
+            ctx.fail(f"{name} needs positive channels and groups, got channels={cout}, groups={groups}")
+        if cin % groups or cout % groups:
+            ctx.fail(f"{name}: groups={groups} must divide both the input channels ({cin}) and the output channels ({cout})",
+                     expected="groups that divide both channel counts")
+        k = _tuple(a["kernel"], n, "kernel", ctx)
+        stride = _tuple(a["stride"], n, "stride", ctx)
+        dil = _tuple(a["dilation"], n, "dilation", ctx)
+        pads = _pads(ctx, a["padding"], k, stride, dil, n, name)
+        fan_in = cin // groups * math.prod(k)
+        w = ctx.param("weight", (cout, cin // groups, *k), a["init"], fan_in, cout // groups * math.prod(k), like=x)
+        inputs = [x, w]
+        if a["bias"]:
+            inputs.append(ctx.param("bias", (cout,), "default" if a["init"] == "default" else "zeros", fan_in, cout, like=x))
+        return ctx.op("conv", inputs, stride=stride, pads=pads, dilation=dil, groups=groups)
+
+    return build
+
+
+def _pads(ctx: LayerCtx, padding, k, stride, dil, n: int, what: str) -> tuple[int, ...]:
+    if padding == "valid":
+        return (0,) * (2 * n)
+    if padding == "same":
+        if any(s != 1 for s in stride):
+            ctx.fail(f"{what}: padding=same needs stride 1 (as in PyTorch), got stride {list(stride)}",
+                     expected="stride=1, or an explicit integer padding")
+        total = [d * (kk - 1) for kk, d in zip(k, dil, strict=True)]
+        return tuple(t // 2 for t in total) + tuple(t - t // 2 for t in total)
+    p = _tuple(padding, n, "padding", ctx)
+    if any(v < 0 for v in p):
+        ctx.fail(f"{what}: padding must not be negative, got {list(p)}")
+    return p + p
+
+
+_CONV_ARGS = [
+    A("channels", "int", required=True),
+    A("kernel", "ints", required=True),
+    A("stride", "ints", 1),
+    A("padding", "padding", 0),
+    A("dilation", "ints", 1),
+    A("groups", "int", 1),
+    A("bias", "bool", True),
+    A("init", "init", "default"),
+]
+layer("conv1d", _CONV_ARGS, doc="1-D convolution over [batch, channels, length]")(_conv(1))
+layer("conv2d", _CONV_ARGS, doc="2-D convolution over [batch, channels, height, width]")(_conv(2))
+
+
+# ---- pooling -----------------------------------------------------------------------
+
+
+def _pool(op: str, nd: int | None):
+    def build(ctx: LayerCtx, xs: list[str], a: dict) -> str:
+        (x,) = xs
+        name = f"{op}{nd}d" if nd else op
+        n = _spatial_rank(ctx, x, name, nd)
+        k = _tuple(a["kernel"], n, "kernel", ctx)
+        stride = _tuple(a["stride"], n, "stride", ctx) if a["stride"] is not None else k
+        pads = _pads(ctx, a["padding"], k, stride, (1,) * n, n, name)
+        if any(p * 2 > kk for p, kk in zip(pads, k + k, strict=True)):
+            ctx.fail(f"{name}: padding {list(pads[:n])} is more than half the kernel {list(k)}",
+                     expected="padding <= kernel / 2, as in PyTorch")
+        return ctx.op(op, [x], kernel=k, stride=stride, pads=pads)
+
+    return build
+
+
+_POOL_ARGS = [A("kernel", "ints", required=True), A("stride", "ints", None), A("padding", "padding", 0)]
+for _op in ("maxpool", "avgpool"):
+    layer(_op, _POOL_ARGS, doc=f"{_op} over the spatial dims (1-D or 2-D from the input's rank)")(_pool(_op, None))
+    for _nd in (1, 2):
+        layer(f"{_op}{_nd}d", _POOL_ARGS, doc=f"{_op} over a {_nd}-D input")(_pool(_op, _nd))
+
+
+# ---- normalization and embedding -------------------------------------------------
+
+
+@layer("batchnorm", [A("eps", "float", 1e-5), A("momentum", "float", 0.1)],
+       doc="batch normalization over channel axis 1; running statistics are buffers")
+def batchnorm(ctx: LayerCtx, xs: list[str], a: dict) -> str:
+    (x,) = xs
+    t = ctx.type(x)
+    if t.rank < 2:
+        ctx.fail(f"batchnorm expects [batch, channels, ...], got {t.rank}-D {t}", expected="a tensor of rank 2 or more")
+    c = _static_dim(ctx, x, 1, "batchnorm", "channel count (dim 1)")
+    scale = ctx.param("scale", (c,), "ones", like=x)
+    bias = ctx.param("bias", (c,), "zeros", like=x)
+    mean = ctx.param("running_mean", (c,), "zeros", trainable=False, like=x)
+    var = ctx.param("running_var", (c,), "ones", trainable=False, like=x)
+    return ctx.op("batchnorm", [x, scale, bias, mean, var], eps=a["eps"])
+
+
+@layer("layernorm", [A("eps", "float", 1e-5)], doc="layer normalization over the last axis")
+def layernorm(ctx: LayerCtx, xs: list[str], a: dict) -> str:
+    (x,) = xs
+    d = _static_dim(ctx, x, -1, "layernorm", "feature size (last dim)")
+    scale = ctx.param("scale", (d,), "ones", like=x)
+    bias = ctx.param("bias", (d,), "zeros", like=x)
+    return ctx.op("layernorm", [x, scale, bias], eps=a["eps"])
+
+
+@layer("embedding", [A("num", "int", required=True), A("dim", "int", required=True), A("init", "init", "normal")],
+       doc="a lookup table [num, dim] indexed by integer ids")
+def embedding(ctx: LayerCtx, xs: list[str], a: dict) -> str:
+    (x,) = xs
+    t = ctx.type(x)
+    if t.dtype not in INTS:
+        ctx.fail(f"embedding needs integer ids, got {t}", expected="an i32 or i64 input", hint="declare the input as i64[...]")
+    if a["num"] <= 0 or a["dim"] <= 0:
+        ctx.fail(f"embedding needs positive num and dim, got num={a['num']}, dim={a['dim']}")
+    table = ctx.param("table", (a["num"], a["dim"]), a["init"], a["num"], a["dim"], like=None)
+    return ctx.op("embedding", [table, x])
+
+
+# ---- shape -------------------------------------------------------------------------
+
+
+@layer("reshape", [A("shape", "shape", required=True)],
+       doc="reshape to a list of dims: numbers, -1 for the rest, or dim names such as batch")
+def reshape(ctx: LayerCtx, xs: list[str], a: dict) -> str:
+    (x,) = xs
+    t = ctx.type(x)
+    target = []
+    for i, d in enumerate(a["shape"]):
+        if isinstance(d, Symbol):
+            if i < t.rank and t.shape[i] == d.name:
+                target.append(0)  # ONNX: copy the input's dim
+            elif d.name in ctx.dims():
+                target.append(-1)
+            else:
+                ctx.fail(f"unknown dim '{d.name}' in reshape", expected="a number, -1, or a dim name of the inputs")
+        else:
+            if d == 0 or d < -1:
+                ctx.fail(f"bad dim {d} in reshape", expected="a positive number, -1, or a dim name")
+            target.append(d)
+    if target.count(-1) > 1:
+        ctx.fail("reshape can infer only one dim (-1 or a dim name not at its input position)",
+                 expected="at most one unknown dim")
+    return ctx.op("reshape", [x], shape=tuple(target))
+
+
+# ---- every other primitive operator is a layer as it is ------------------------------
+
+_ATTR_KINDS = {"axis": "int", "start": "int", "end": "int", "step": "int", "perm": "ints", "p": "float",
+               "alpha": "float", "eps": "float", "approximate": "choice:none|tanh"}
+_WRAPPED_OPS = {"conv", "maxpool", "avgpool", "batchnorm", "layernorm", "embedding", "reshape"}
+
+
+def _primitive(op: registry.Op) -> LayerDef:
+    params = []
+    for attr, default in op.attrs.items():
+        kind = _ATTR_KINDS.get(attr) or ("float" if isinstance(default, float) else "int" if isinstance(default, int) else "str")
+        required = default is registry.REQUIRED
+        params.append(ArgSpec(attr, kind, None if required else default, required))
+    variadic = any(i.startswith("*") for i in op.inputs)
+    n = None if variadic else len([i for i in op.inputs if not i.endswith("?")])
+
+    def build(ctx: LayerCtx, xs: list[str], a: dict) -> str:
+        a = {k: tuple(v) if isinstance(v, list) else v for k, v in a.items()}
+        return ctx.op(op.name, xs, **a)
+
+    return LayerDef(op.name, n, params, build, op.doc)
+
+
+def all_layers() -> dict[str, LayerDef]:
+    for name, op in registry.all_ops().items():
+        if name not in _WRAPPED_OPS and name not in LAYERS:
+            LAYERS[name] = _primitive(op)
+    return LAYERS
+
+

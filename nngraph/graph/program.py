@@ -1,0 +1,96 @@
+"""Load a .nn file with its imports into one table of blocks and models."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nngraph.errors import SOURCES, NNError, Span, nearest
+from nngraph.syntax import ast
+from nngraph.syntax.parser import parse, parse_file
+
+
+@dataclass
+class Program:
+    main: str
+    blocks: dict[str, ast.BlockDef] = field(default_factory=dict)
+    models: dict[str, ast.ModelDef] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+    def source_hash(self) -> str:
+        h = hashlib.sha256()
+        for f in self.files:
+            h.update(SOURCES.get(f, "").encode())
+        return h.hexdigest()
+
+
+def load_file(path: str | Path) -> Program:
+    path = Path(path)
+    if not path.is_file():
+        hint_dir = path.parent if str(path.parent) else Path(".")
+        err = NNError(f"file not found: {path}")
+        if hint_dir.is_dir():
+            err.suggest(path.name, [p.name for p in hint_dir.glob("*.nn")])
+        raise err
+    prog = Program(str(path))
+    _load(prog, parse_file(path), [])
+    return prog
+
+
+def load_text(text: str, file: str = "<string>") -> Program:
+    prog = Program(file)
+    _load(prog, parse(text, file), [])
+    return prog
+
+
+def _load(prog: Program, mod: ast.Module, stack: list[str]) -> None:
+    here = str(Path(mod.file).resolve()) if not mod.file.startswith("<") else mod.file
+    prog.files.append(mod.file)
+    stack = stack + [here]
+    base = Path(mod.file).parent if not mod.file.startswith("<") else Path(".")
+    for imp in mod.imports:
+        target = (base / imp.path).resolve()
+        if str(target) in stack:
+            chain = " -> ".join(Path(s).name for s in stack[stack.index(str(target)) :] + [str(target)])
+            raise NNError(f"import cycle: {chain}", imp.span, expected="imports that do not lead back to this file")
+        if not target.is_file():
+            err = NNError(f"import not found: '{imp.path}' (looked for {target})", imp.span, expected="a path relative to this file")
+            if target.parent.is_dir():
+                err.suggest(target.name, [p.name for p in target.parent.glob("*.nn")])
+            raise err
+        if str(target) in {str(Path(f).resolve()) for f in prog.files if not f.startswith("<")}:
+            continue  # already loaded through another import
+        _load(prog, parse_file(target), stack)
+    for b in mod.blocks:
+        _define(prog.blocks, b, "block")
+    for m in mod.models:
+        _define(prog.models, m, "model")
+
+
+def _define(table: dict, item, what: str) -> None:
+    if item.name in table:
+        first: Span = table[item.name].span
+        raise NNError(
+            f"duplicate {what} '{item.name}' (first defined at {first})",
+            item.span,
+            expected=f"a {what} name not used before",
+        )
+    table[item.name] = item
+
+
+def pick_model(prog: Program, name: str | None) -> ast.ModelDef:
+    if name is not None:
+        if name not in prog.models:
+            raise NNError(f"no model named '{name}' in {prog.main}").suggest(name, prog.models)
+        return prog.models[name]
+    main_models = [m for m in prog.models.values() if m.span.file == prog.main]
+    if not main_models:
+        raise NNError(
+            f"{prog.main} defines no model",
+            expected="a 'model Name { ... }' section",
+        )
+    if len(main_models) > 1:
+        names = ", ".join(m.name for m in main_models)
+        raise NNError(f"{prog.main} defines several models ({names}); choose one with --model NAME")
+    return main_models[0]

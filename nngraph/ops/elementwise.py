@@ -1,0 +1,47 @@
+"""Binary elementwise operators with NumPy broadcasting."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nngraph.graph.types import TensorType
+from nngraph.ops.common import broadcast_shapes, randn, same_dtype
+from nngraph.ops.registry import Op, Sample, Style, register
+
+
+def _binary(name: str, symbol: str, onnx_op: str, ref) -> Op:
+    def infer(ts: list[TensorType], attrs: dict) -> TensorType:
+        dt = same_dtype(ts, symbol)
+        return TensorType(dt, broadcast_shapes(ts[0], ts[1], symbol))
+
+    def lower(ctx, xs, attrs, in_types, out_type):
+        return ctx.emit(onnx_op, xs)
+
+    def samples(rng: np.random.Generator) -> list[Sample]:
+        pos = (lambda a: np.abs(a) + 0.5) if name == "div" else (lambda a: a)
+        return [
+            Sample((randn(rng, 2, 3), pos(randn(rng, 2, 3)))),
+            Sample((randn(rng, 4, 3, 5), pos(randn(rng, 3, 1)))),
+            Sample((randn(rng, 1, 5), pos(randn(rng, 6, 1)))),
+            Sample((randn(rng, 2, 3).astype(np.float64), pos(randn(rng, 3)).astype(np.float64))),
+        ]
+
+    return register(
+        Op(
+            name=name,
+            inputs=("a", "b"),
+            attrs={},
+            infer=infer,
+            lower=lower,
+            reference=lambda xs, attrs: ref(xs[0], xs[1]),
+            samples=samples,
+            style=Style("elementwise", symbol),
+            doc=f"a {symbol} b with NumPy broadcasting",
+        )
+    )
+
+
+ADD = _binary("add", "+", "Add", np.add)
+SUB = _binary("sub", "-", "Sub", np.subtract)
+MUL = _binary("mul", "*", "Mul", np.multiply)
+DIV = _binary("div", "/", "Div", np.divide)

@@ -1,0 +1,126 @@
+"""Normalization (inference form) and dropout (the identity at inference)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nngraph.errors import ShapeError
+from nngraph.graph.types import TensorType
+from nngraph.ops.common import need_float, need_rank, randn, same_dtype
+from nngraph.ops.registry import Op, Sample, Style, register
+
+
+def _need_params(what: str, x: TensorType, params: list[TensorType], names: tuple[str, ...], dim) -> None:
+    for name, p in zip(names, params, strict=True):
+        if p.shape != (dim,):
+            raise ShapeError(
+                f"'{what}' {name} must be [{dim}] to match {x}, got {p}",
+                expected=f"1-D parameters of length {dim}",
+            )
+
+
+def _batchnorm_infer(ts: list[TensorType], attrs: dict) -> TensorType:
+    x = ts[0]
+    need_rank(x, (2, 3, 4), "batchnorm", "[batch, channels, ...]")
+    need_float(x, "batchnorm")
+    same_dtype(ts, "batchnorm")
+    _need_params("batchnorm", x, ts[1:], ("scale", "bias", "mean", "var"), x.shape[1])
+    return x
+
+
+def _batchnorm_ref(xs, attrs):
+    x, scale, bias, mean, var = (a.astype(np.float64) for a in xs)
+    col = lambda a: a.reshape(-1, *[1] * (x.ndim - 2))
+    return ((x - col(mean)) / np.sqrt(col(var) + attrs["eps"]) * col(scale) + col(bias)).astype(xs[0].dtype)
+
+
+def _batchnorm_samples(rng: np.random.Generator) -> list[Sample]:
+    def s(shape, **attrs):
+        c = shape[1]
+        params = (randn(rng, c), randn(rng, c), randn(rng, c), np.abs(randn(rng, c)) + 0.5)
+        return Sample((3 * randn(rng, *shape) + 1, *params), attrs)
+
+    return [s((4, 3)), s((2, 5, 6)), s((2, 3, 4, 5)), s((1, 2, 3, 3), eps=1e-3)]
+
+
+BATCHNORM = register(
+    Op(
+        name="batchnorm",
+        inputs=("x", "scale", "bias", "mean", "var"),
+        attrs={"eps": 1e-5},
+        infer=_batchnorm_infer,
+        lower=lambda ctx, xs, attrs, in_types, out_type: ctx.emit(
+            "BatchNormalization", xs, epsilon=float(attrs["eps"])
+        ),
+        reference=_batchnorm_ref,
+        samples=_batchnorm_samples,
+        style=Style("norm", "batchnorm"),
+        doc="(x - mean) / sqrt(var + eps) * scale + bias over channel axis 1, running statistics given",
+    )
+)
+
+
+def _layernorm_infer(ts: list[TensorType], attrs: dict) -> TensorType:
+    x = ts[0]
+    if x.rank < 1:
+        raise ShapeError(f"'layernorm' needs a tensor of rank >= 1, got {x}", expected="[..., features]")
+    need_float(x, "layernorm")
+    same_dtype(ts, "layernorm")
+    _need_params("layernorm", x, ts[1:], ("scale", "bias"), x.shape[-1])
+    return x
+
+
+def _layernorm_ref(xs, attrs):
+    x, scale, bias = (a.astype(np.float64) for a in xs)
+    z = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + attrs["eps"])
+    return (z * scale + bias).astype(xs[0].dtype)
+
+
+def _layernorm_samples(rng: np.random.Generator) -> list[Sample]:
+    def s(*shape, **attrs):
+        return Sample((2 * randn(rng, *shape) + 1, randn(rng, shape[-1]), randn(rng, shape[-1])), attrs)
+
+    return [s(4, 8), s(2, 3, 5), s(2, 2, 3, 6), s(7, eps=1e-3)]
+
+
+LAYERNORM = register(
+    Op(
+        name="layernorm",
+        inputs=("x", "scale", "bias"),
+        attrs={"eps": 1e-5},
+        infer=_layernorm_infer,
+        lower=lambda ctx, xs, attrs, in_types, out_type: ctx.emit(
+            "LayerNormalization", xs, axis=-1, epsilon=float(attrs["eps"])
+        ),
+        reference=_layernorm_ref,
+        samples=_layernorm_samples,
+        style=Style("norm", "layernorm"),
+        doc="normalize over the last axis to mean 0 / variance 1, then scale and shift",
+    )
+)
+
+
+def _dropout_infer(ts: list[TensorType], attrs: dict) -> TensorType:
+    p = attrs["p"]
+    if not (isinstance(p, (int, float)) and 0 <= p < 1):
+        raise ShapeError(f"'dropout' p must be in [0, 1), got {p!r}", expected="a drop probability such as 0.1")
+    return ts[0]
+
+
+DROPOUT = register(
+    Op(
+        name="dropout",
+        inputs=("x",),
+        attrs={"p": 0.5},
+        infer=_dropout_infer,
+        lower=lambda ctx, xs, attrs, in_types, out_type: xs[0],
+        reference=lambda xs, attrs: xs[0],
+        samples=lambda rng: [
+            Sample((randn(rng, 2, 3),)),
+            Sample((randn(rng, 4, 5, 6),), {"p": 0.1}),
+            Sample((randn(rng, 3),), {"p": 0.0}),
+        ],
+        style=Style("regularize", "dropout"),
+        doc="zero elements with probability p while training; the identity at inference",
+    )
+)

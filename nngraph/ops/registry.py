@@ -1,0 +1,114 @@
+"""The operator registry: one record per primitive operator.
+
+A record holds everything nngraph knows about an operator (see
+../shared/DESIGN.md, "One place per operator"): its inputs and attributes,
+its shape/dtype rule, its ONNX lowering, a NumPy reference for the tests,
+how diagrams show it, and a slot for its gradient rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nngraph.graph.types import TensorType
+
+#: Marks an attribute that has no default and must be given.
+REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Style:
+    """How a diagram draws the operator: a category (colour family) and a short label."""
+
+    category: str  # "linear", "conv", "pool", "norm", "activation", "elementwise", "shape", "regularize", "embed"
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One test case for the registry walk: input arrays and attributes."""
+
+    inputs: tuple[np.ndarray, ...]
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Op:
+    """A primitive operator.
+
+    infer(in_types, attrs) -> TensorType raises ShapeError on bad input.
+    lower(ctx, in_names, attrs, in_types, out_type) -> ONNX name of the result.
+    reference(arrays, attrs) -> np.ndarray, the independent NumPy semantics.
+    samples(rng) -> list[Sample] exercises the op in tests (several shapes).
+    grad: the gradient rule, filled in by the autodiff stage.
+    """
+
+    name: str
+    inputs: tuple[str, ...]  # a trailing "?" marks an optional input, a leading "*" a variadic one
+    attrs: dict[str, Any]
+    infer: Callable[[list[TensorType], dict[str, Any]], TensorType]
+    lower: Callable[..., str]
+    reference: Callable[[list[np.ndarray], dict[str, Any]], np.ndarray]
+    samples: Callable[[np.random.Generator], list[Sample]]
+    style: Style
+    doc: str = ""
+    grad: Callable | None = None
+
+    def full_attrs(self, given: dict[str, Any]) -> dict[str, Any]:
+        """Attributes with defaults filled in; unknown or missing ones raise KeyError/ValueError."""
+        for k in given:
+            if k not in self.attrs:
+                raise KeyError(k)
+        out = {}
+        for k, default in self.attrs.items():
+            if k in given:
+                out[k] = given[k]
+            elif default is REQUIRED:
+                raise ValueError(k)
+            else:
+                out[k] = default
+        return out
+
+
+OPS: dict[str, Op] = {}
+
+
+def register(op: Op) -> Op:
+    if op.name in OPS:
+        raise RuntimeError(f"operator {op.name!r} registered twice")
+    OPS[op.name] = op
+    return op
+
+
+def get(name: str) -> Op:
+    _load_families()
+    return OPS[name]
+
+
+def all_ops() -> dict[str, Op]:
+    _load_families()
+    return dict(OPS)
+
+
+_loaded = False
+
+
+def _load_families() -> None:
+    """Import each family module once; each registers its records."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    from nngraph.ops import (  # noqa: F401
+        activation,
+        conv,
+        elementwise,
+        linalg,
+        norm,
+        pool,
+        shape,
+    )

@@ -1,0 +1,198 @@
+"""Parse .nn text into the AST, keeping a span on every node."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedInput, VisitError
+
+from nngraph.errors import SOURCES, NNError, Span
+from nngraph.syntax import ast
+from nngraph.syntax.syntax_errors import classify
+
+
+def grammar_path() -> Path:
+    """The grammar: a copy inside an installed wheel, else grammar/nn.lark of the checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "nn.lark", here.parents[1] / "grammar" / "nn.lark"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("grammar nn.lark not found beside nngraph/syntax nor in grammar/")
+
+
+@functools.lru_cache(maxsize=1)
+def lark_parser() -> Lark:
+    return Lark(
+        grammar_path().read_text(encoding="utf-8"),
+        parser="lalr",
+        lexer="basic",
+        propagate_positions=True,
+        maybe_placeholders=True,
+    )
+
+
+def parse(text: str, file: str = "<string>") -> ast.Module:
+    """Parse one file's text; syntax errors become a positioned NNError."""
+    SOURCES[file] = text
+    try:
+        tree = lark_parser().parse(text)
+    except UnexpectedInput as e:
+        raise classify(e, text, file, lark_parser()) from None
+    try:
+        return _ToAst(file).transform(tree)
+    except VisitError as e:
+        if isinstance(e.orig_exc, NNError):
+            raise e.orig_exc from None
+        raise
+
+
+def parse_file(path: str | Path) -> ast.Module:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NNError(f"file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise NNError(f"cannot read {path}: {e}") from None
+    return parse(text, str(path))
+
+
+def _span(file: str, x) -> Span:
+    if isinstance(x, Token):
+        return Span(file, x.line, x.column, x.end_line, x.end_column)
+    return Span(file, x.line, x.column, x.end_line, x.end_column)
+
+
+@v_args(meta=True)
+class _ToAst(Transformer):
+    """Lark tree -> AST dataclasses."""
+
+    def __init__(self, file: str):
+        super().__init__()
+        self.file = file
+
+    def s(self, x) -> Span:
+        return _span(self.file, x)
+
+    # top level
+    def start(self, meta, items):
+        mod = ast.Module(self.file)
+        for it in items:
+            if isinstance(it, ast.Import):
+                mod.imports.append(it)
+            elif isinstance(it, ast.BlockDef):
+                mod.blocks.append(it)
+            else:
+                mod.models.append(it)
+        return mod
+
+    def import_stmt(self, meta, c):
+        return ast.Import(self.s(meta), c[0][1:-1])
+
+    def block_def(self, meta, c):
+        name, params, body = c
+        body_stmts, close = body
+        return ast.BlockDef(self.s(name), str(name), params or [], body_stmts, close)
+
+    def params(self, meta, c):
+        return list(c)
+
+    def param(self, meta, c):
+        name, typ, default = c
+        return ast.Param(self.s(name), str(name), str(typ) if typ else None, self.s(typ) if typ else None, default)
+
+    def model_def(self, meta, c):
+        name, (stmts, _close) = c
+        return ast.ModelDef(self.s(name), str(name), stmts)
+
+    def body(self, meta, c):
+        end = Span(self.file, meta.end_line, meta.end_column - 1, meta.end_line, meta.end_column)
+        return list(c), end
+
+    # statements
+    def input_decl(self, meta, c):
+        return ast.InputDecl(self.s(c[0]), str(c[0]), c[1])
+
+    def tensor_type(self, meta, c):
+        return ast.TensorTypeExpr(self.s(meta), str(c[0]), self.s(c[0]), list(c[1:]))
+
+    def dim_int(self, meta, c):
+        return ast.Dim(self.s(c[0]), int(c[0]))
+
+    def dim_name(self, meta, c):
+        return ast.Dim(self.s(c[0]), str(c[0]))
+
+    def dim_neg(self, meta, c):
+        return ast.Dim(self.s(meta), -int(c[0]))
+
+    def dim_float(self, meta, c):
+        return ast.Dim(self.s(c[0]), float(c[0]))
+
+    def output_decl(self, meta, c):
+        return ast.OutputDecl(self.s(c[0]), str(c[0]), c[1])
+
+    def assign(self, meta, c):
+        return ast.Assign(self.s(c[0]), str(c[0]), c[1])
+
+    def return_stmt(self, meta, c):
+        return ast.Return(self.s(meta), c[0])
+
+    def repeat_stmt(self, meta, c):
+        return ast.Repeat(self.s(meta), c[0], c[1][0])
+
+    # expressions
+    def pipe(self, meta, c):
+        return ast.Pipe(self.s(meta), c[0], c[1])
+
+    def _bin(op):  # noqa: N805 - a rule factory used in the class body
+        return lambda self, meta, c: ast.BinOp(self.s(meta), op, c[0], c[1])
+
+    add, sub, mul, div = _bin("+"), _bin("-"), _bin("*"), _bin("/")
+
+    def neg(self, meta, c):
+        return ast.Neg(self.s(meta), c[0])
+
+    def name(self, meta, c):
+        return ast.Name(self.s(c[0]), str(c[0]))
+
+    def int(self, meta, c):
+        return ast.Number(self.s(c[0]), int(c[0]))
+
+    def float(self, meta, c):
+        return ast.Number(self.s(c[0]), float(c[0]))
+
+    def string(self, meta, c):
+        return ast.String(self.s(c[0]), c[0][1:-1])
+
+    def true(self, meta, c):
+        return ast.Bool(self.s(meta), True)
+
+    def false(self, meta, c):
+        return ast.Bool(self.s(meta), False)
+
+    def list(self, meta, c):
+        return ast.ListExpr(self.s(meta), [x for x in c if x is not None])
+
+    def call(self, meta, c):
+        name, *args = c
+        args = [a for a in args if a is not None]
+        pos = [a for a in args if not isinstance(a, ast.KwArg)]
+        kws = [a for a in args if isinstance(a, ast.KwArg)]
+        seen_kw = False
+        for a in args:
+            if isinstance(a, ast.KwArg):
+                seen_kw = True
+            elif seen_kw:
+                raise NNError(
+                    f"positional argument after a keyword argument in call to '{name}'",
+                    a.span,
+                    expected="positional arguments first, then name=value arguments",
+                )
+        return ast.Call(self.s(meta), str(name), self.s(name), pos, kws)
+
+    def kwarg(self, meta, c):
+        return ast.KwArg(self.s(c[0]), str(c[0]), c[1])
+
+
