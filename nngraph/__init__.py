@@ -15,7 +15,11 @@ from nngraph.version import __version__
 
 __all__ = ["NNError", "__version__", "compile_file", "compile_source", "Model", "runtime"]
 
-_LAZY = {"compile_file": "nngraph.compiler", "compile_source": "nngraph.compiler", "Model": "nngraph.compiler"}
+_LAZY = {
+    "compile_file": "nngraph.compiler",
+    "compile_source": "nngraph.compiler",
+    "Model": "nngraph.compiler",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -107,7 +107,9 @@ def parser() -> argparse.ArgumentParser:
         return s
 
     source_cmd("check", cmd_check, "parse and check shapes; exit 1 with a positioned error")
-    source_cmd("summary", cmd_summary, "layer table: layer, op, output shape, params").add_argument("--json", action="store_true")
+    source_cmd("summary", cmd_summary, "layer table: layer, op, output shape, params").add_argument(
+        "--json", action="store_true"
+    )
     source_cmd("graph", cmd_graph, "print the graph, one line per node")
     c = source_cmd("compile", cmd_compile, "write the inference model as ONNX")
     c.add_argument("-o", "--output", help="the .onnx file to write")

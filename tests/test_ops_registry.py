@@ -37,7 +37,9 @@ def test_lowering_matches_reference(name):
     for sample in op.samples(np.random.default_rng(1)):
         got, out_type = run_sample(op, sample)
         want = op.reference(list(sample.inputs), op.full_attrs(sample.attrs))
-        assert tuple(got.shape) == tuple(out_type.shape), f"{name}: shape rule says {out_type}, ORT gave {got.shape}"
+        assert tuple(got.shape) == tuple(out_type.shape), (
+            f"{name}: shape rule says {out_type}, ORT gave {got.shape}"
+        )
         assert got.dtype == out_type.np_dtype
         tol = 1e-5 if got.dtype != np.float16 else 1e-2
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol, err_msg=f"{name} {sample.attrs}")

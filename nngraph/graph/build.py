@@ -39,7 +39,9 @@ class Scope:
     taken: set[str] = field(default_factory=set)
     pending_outputs: dict[str, ast.OutputDecl] = field(default_factory=dict)
     returned: Tensor | None = None
-    bodies: list[tuple[list[ast.Stmt], int]] = field(default_factory=list)  # statement lists being run, and where
+    bodies: list[tuple[list[ast.Stmt], int]] = field(
+        default_factory=list
+    )  # statement lists being run, and where
 
     def instance_name(self, kind: str, wanted: str | None = None) -> str:
         base = wanted
@@ -87,15 +89,24 @@ class Builder:
         scope = Scope("")
         self.run(m.body, scope)
         for name, decl in scope.pending_outputs.items():
-            raise NNError(f"output '{name}' is declared but never assigned", decl.span,
-                          expected=f"a statement '{name} = ...' after the declaration")
+            raise NNError(
+                f"output '{name}' is declared but never assigned",
+                decl.span,
+                expected=f"a statement '{name} = ...' after the declaration",
+            )
         if not self.graph.outputs:
-            raise NNError(f"model '{m.name}' has no output", m.span, expected="at least one 'output name = expression'")
+            raise NNError(
+                f"model '{m.name}' has no output", m.span, expected="at least one 'output name = expression'"
+            )
         self.graph.prune()
         for inp in self.graph.inputs:
             if self.graph.g.out_degree(inp) == 0 and inp not in self.graph.outputs.values():
-                raise NNError(f"input '{inp}' is never used", self.graph.node(inp)["span"],
-                              expected="every input to reach an output", hint="remove it, or use it in the model")
+                raise NNError(
+                    f"input '{inp}' is never used",
+                    self.graph.node(inp)["span"],
+                    expected="every input to reach an output",
+                    hint="remove it, or use it in the model",
+                )
         live = set(self.graph.g)
         return self.graph, [r for r in self.rows if r.node in live]
 
@@ -107,7 +118,11 @@ class Builder:
             for i, st in enumerate(stmts):
                 scope.bodies[-1] = (stmts, i)
                 if scope.returned is not None:
-                    raise NNError("statement after 'return' is never reached", st.span, expected="'return' as the last statement of a block")
+                    raise NNError(
+                        "statement after 'return' is never reached",
+                        st.span,
+                        expected="'return' as the last statement of a block",
+                    )
                 self.statement(st, scope)
         finally:
             scope.bodies.pop()
@@ -121,60 +136,93 @@ class Builder:
             self.output_decl(st, scope)
         elif isinstance(st, ast.Return):
             if scope.block is None:
-                raise NNError("'return' belongs in a block; a model names its results with 'output'", st.span,
-                              expected="output name = expression")
-            scope.returned = self.tensor(self.eval(st.value, scope), st.value.span, "the value a block returns")
+                raise NNError(
+                    "'return' belongs in a block; a model names its results with 'output'",
+                    st.span,
+                    expected="output name = expression",
+                )
+            scope.returned = self.tensor(
+                self.eval(st.value, scope), st.value.span, "the value a block returns"
+            )
         elif isinstance(st, ast.Repeat):
             n = self.eval(st.count, scope)
             if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-                raise NNError(f"repeat count must be a positive integer, got {describe(n)}", st.count.span,
-                              expected="an integer >= 1, such as 'repeat 4 { ... }'")
+                raise NNError(
+                    f"repeat count must be a positive integer, got {describe(n)}",
+                    st.count.span,
+                    expected="an integer >= 1, such as 'repeat 4 { ... }'",
+                )
             for _ in range(n):
                 self.run(st.body, scope)
 
     def input_decl(self, st: ast.InputDecl, scope: Scope) -> None:
         if scope.block is not None:
-            raise NNError("'input' belongs in a model; a block takes its tensors as parameters", st.span,
-                          expected=f"a parameter of block '{scope.block.name}'")
+            raise NNError(
+                "'input' belongs in a model; a block takes its tensors as parameters",
+                st.span,
+                expected=f"a parameter of block '{scope.block.name}'",
+            )
         self.check_fresh(st.name, st.span, scope)
         dtype = st.type.dtype
         if dtype not in DTYPES:
-            raise NNError(f"unknown dtype '{dtype}'", st.type.dtype_span, expected="one of " + ", ".join(DTYPES)).suggest(dtype, DTYPES)
+            raise NNError(
+                f"unknown dtype '{dtype}'", st.type.dtype_span, expected="one of " + ", ".join(DTYPES)
+            ).suggest(dtype, DTYPES)
         shape = []
         for d in st.type.dims:
             if isinstance(d.value, str):
                 self.dims.add(d.value)
             elif isinstance(d.value, float) or d.value <= 0:
-                raise NNError(f"bad dim {d.value} in the type of input '{st.name}'", d.span,
-                              expected="a positive integer or a dim name such as batch")
+                raise NNError(
+                    f"bad dim {d.value} in the type of input '{st.name}'",
+                    d.span,
+                    expected="a positive integer or a dim name such as batch",
+                )
             shape.append(d.value)
-        node = self.graph.add(st.name, "input", [], TensorType(dtype, tuple(shape)), st.span, order=self.tick())
+        node = self.graph.add(
+            st.name, "input", [], TensorType(dtype, tuple(shape)), st.span, order=self.tick()
+        )
         self.graph.inputs.append(node)
         scope.vars[st.name] = Tensor(node)
         scope.defined_at[st.name] = st.span
 
     def output_decl(self, st: ast.OutputDecl, scope: Scope) -> None:
         if scope.block is not None:
-            raise NNError("'output' belongs in a model; a block ends with 'return'", st.span, expected="return expression")
+            raise NNError(
+                "'output' belongs in a model; a block ends with 'return'",
+                st.span,
+                expected="return expression",
+            )
         if st.name in self.graph.outputs or st.name in scope.pending_outputs:
             raise NNError(f"duplicate output '{st.name}'", st.span, expected="each output named once")
         if st.value is None:
             if st.name in scope.vars:
-                self.graph.outputs[st.name] = self.tensor(scope.vars[st.name], st.span, f"output '{st.name}'").node
+                self.graph.outputs[st.name] = self.tensor(
+                    scope.vars[st.name], st.span, f"output '{st.name}'"
+                ).node
             else:
                 scope.pending_outputs[st.name] = st
             return
         self.bind(st.name, st.span, self.eval(st.value, scope), scope)
-        self.graph.outputs[st.name] = self.tensor(scope.vars[st.name], st.value.span, f"output '{st.name}'").node
+        self.graph.outputs[st.name] = self.tensor(
+            scope.vars[st.name], st.value.span, f"output '{st.name}'"
+        ).node
 
     def bind(self, name: str, span: Span, value: Any, scope: Scope) -> None:
         if name in self.layers or name in self.prog.blocks:
             what = "built-in layer" if name in self.layers else "block"
-            raise NNError(f"'{name}' is the name of a {what}; a tensor cannot take it", span, expected="another name",
-                          hint=f"try '{name}_out'")
+            raise NNError(
+                f"'{name}' is the name of a {what}; a tensor cannot take it",
+                span,
+                expected="another name",
+                hint=f"try '{name}_out'",
+            )
         if name in self.graph.inputs and scope.block is None:
-            raise NNError(f"duplicate name '{name}': it is an input (declared at {scope.defined_at[name]})", span,
-                          expected="a new name for this tensor")
+            raise NNError(
+                f"duplicate name '{name}': it is an input (declared at {scope.defined_at[name]})",
+                span,
+                expected="a new name for this tensor",
+            )
         if isinstance(value, LayerValue) and value.name is None:
             value.name = scope.instance_name(value.kind, name)
         if isinstance(value, Symbol):
@@ -187,7 +235,11 @@ class Builder:
 
     def check_fresh(self, name: str, span: Span, scope: Scope) -> None:
         if name in scope.vars:
-            raise NNError(f"duplicate name '{name}' (first defined at {scope.defined_at[name]})", span, expected="a new name")
+            raise NNError(
+                f"duplicate name '{name}' (first defined at {scope.defined_at[name]})",
+                span,
+                expected="a new name",
+            )
 
     # ---- expressions -----------------------------------------------------------------
 
@@ -208,8 +260,11 @@ class Builder:
             if not isinstance(stage, LayerValue):
                 if isinstance(stage, Symbol):
                     self.unknown_layer(e.stage.id, e.stage.span, scope)
-                raise NNError(f"'{e.stage.id}' is {describe(stage)}, not a layer", e.stage.span,
-                              expected="a layer or block after '|'")
+                raise NNError(
+                    f"'{e.stage.id}' is {describe(stage)}, not a layer",
+                    e.stage.span,
+                    expected="a layer or block after '|'",
+                )
             return self.apply(stage, [x], e.stage.span, scope)
         if isinstance(e, ast.BinOp):
             return self.arith(e.op, self.eval(e.left, scope), self.eval(e.right, scope), e, scope)
@@ -236,41 +291,66 @@ class Builder:
         if isinstance(v, Symbol):
             self.undefined(v, scope)
         if isinstance(v, LayerValue):
-            raise NNError(f"{what} is the layer '{v.kind}', not a tensor", span, expected="a tensor",
-                          hint=f"apply the layer to a tensor: x | {v.word or v.kind}")
+            raise NNError(
+                f"{what} is the layer '{v.kind}', not a tensor",
+                span,
+                expected="a tensor",
+                hint=f"apply the layer to a tensor: x | {v.word or v.kind}",
+            )
         raise NNError(f"{what} must be a tensor, got {describe(v)}", span, expected="a tensor")
 
-    def undefined(self, sym: Symbol, scope: Scope | None) -> None:
+    def undefined(self, sym: Symbol, scope: Scope | None, what: str = "tensor") -> None:
         names = list(scope.vars) if scope else []
         if scope is not None:
             self.used_before_assigned(sym, scope)
-        raise NNError(f"undefined tensor '{sym.name}'", sym.span, expected="a name assigned or declared above").suggest(sym.name, names)
+        raise NNError(
+            f"undefined {what} '{sym.name}'", sym.span, expected="a name assigned or declared above"
+        ).suggest(sym.name, names)
 
     def used_before_assigned(self, sym: Symbol, scope: Scope) -> None:
         """A name assigned further down: report it, and call it a cycle when that assignment needs this one."""
         for stmts, i in reversed(scope.bodies):
             target = getattr(stmts[i], "name", None)
             if target == sym.name and isinstance(stmts[i], (ast.Assign, ast.OutputDecl)):
-                raise NNError(f"'{sym.name}' is used in its own definition (a cycle)", sym.span,
-                              expected=f"'{sym.name}' to be assigned before this line")
+                raise NNError(
+                    f"'{sym.name}' is used in its own definition (a cycle)",
+                    sym.span,
+                    expected=f"'{sym.name}' to be assigned before this line",
+                )
             for later in stmts[i + 1 :]:
                 if isinstance(later, (ast.Assign, ast.OutputDecl)) and later.name == sym.name:
                     if target is not None and later.value is not None and target in _names_in(later.value):
                         raise NNError(
                             f"cycle: '{target}' needs '{sym.name}', which is assigned at line {later.span.line} from '{target}'",
-                            sym.span, expected="tensors that do not depend on themselves")
-                    raise NNError(f"'{sym.name}' is used before it is assigned (at line {later.span.line})", sym.span,
-                                  expected="statements in order: assign a tensor before using it")
+                            sym.span,
+                            expected="tensors that do not depend on themselves",
+                        )
+                    raise NNError(
+                        f"'{sym.name}' is used before it is assigned (at line {later.span.line})",
+                        sym.span,
+                        expected="statements in order: assign a tensor before using it",
+                    )
 
     def unknown_layer(self, name: str, span: Span, scope: Scope) -> None:
         if name in scope.vars and isinstance(scope.vars[name], Tensor):
             raise NNError(f"'{name}' is a tensor, not a layer", span, expected="a layer or block name")
-        candidates = list(self.layers) + list(self.prog.blocks) + [k for k, v in scope.vars.items() if isinstance(v, LayerValue)]
-        raise NNError(f"unknown layer '{name}'", span, expected="a built-in layer, a block, or a layer assigned above").suggest(name, candidates)
+        candidates = (
+            list(self.layers)
+            + list(self.prog.blocks)
+            + [k for k, v in scope.vars.items() if isinstance(v, LayerValue)]
+        )
+        raise NNError(
+            f"unknown layer '{name}'", span, expected="a built-in layer, a block, or a layer assigned above"
+        ).suggest(name, candidates)
 
     def arith(self, op: str, a: Any, b: Any, e: ast.Node, scope: Scope) -> Any:
         nums = (int, float)
-        if isinstance(a, nums) and isinstance(b, nums) and not isinstance(a, bool) and not isinstance(b, bool):
+        if (
+            isinstance(a, nums)
+            and isinstance(b, nums)
+            and not isinstance(a, bool)
+            and not isinstance(b, bool)
+        ):
             if op == "/" and b == 0:
                 raise NNError("division by zero", e.span)
             return {"+": a + b, "-": a - b, "*": a * b, "/": a / b}[op]
@@ -278,8 +358,11 @@ class Builder:
             if isinstance(v, Symbol):
                 self.undefined(v, scope)
             if not isinstance(v, (Tensor, int, float)) or isinstance(v, bool):
-                raise NNError(f"'{op}' works on tensors and numbers, not on {describe(v)}", e.span,
-                              expected="tensors or numbers on both sides")
+                raise NNError(
+                    f"'{op}' works on tensors and numbers, not on {describe(v)}",
+                    e.span,
+                    expected="tensors or numbers on both sides",
+                )
         ta = a if isinstance(a, Tensor) else None
         tb = b if isinstance(b, Tensor) else None
         like = self.graph.type((ta or tb).node)
@@ -293,7 +376,9 @@ class Builder:
 
     def const(self, value: float, like: TensorType, span: Span) -> str:
         arr = np.asarray(value, dtype=like.np_dtype)
-        return self.graph.add("const", "const", [], TensorType(like.dtype, ()), span, value=arr, order=self.tick())
+        return self.graph.add(
+            "const", "const", [], TensorType(like.dtype, ()), span, value=arr, order=self.tick()
+        )
 
     # ---- calls and application ---------------------------------------------------------
 
@@ -305,21 +390,37 @@ class Builder:
         if not isinstance(target, LayerValue):
             if isinstance(target, Symbol):
                 self.unknown_layer(e.func, e.func_span, scope)
-            raise NNError(f"'{e.func}' is {describe(target)}, not a layer", e.func_span, expected="a layer or block to call")
+            raise NNError(
+                f"'{e.func}' is {describe(target)}, not a layer",
+                e.func_span,
+                expected="a layer or block to call",
+            )
         pos = piped + [self.eval(a, scope) for a in e.args]
         spans = [e.span] * len(piped) + [a.span for a in e.args]
         kws: dict[str, tuple[Any, Span]] = {}
+        name_spans: dict[str, Span] = {}
         for k in e.kwargs:
             if k.name in kws:
-                raise NNError(f"argument '{k.name}' given twice", k.span, expected="each argument once")
+                raise NNError(
+                    f"argument '{k.name}' given twice", k.span, expected="each argument once"
+                )  # at the name
             kws[k.name] = (self.eval(k.value, scope), k.value.span)
+            name_spans[k.name] = k.span
         if e.func in scope.vars:  # an assigned layer instance: only tensors may be added
             if kws or any(not isinstance(v, Tensor) for v in pos):
-                raise NNError(f"'{e.func}' is a layer instance with its arguments already set", e.span,
-                              expected=f"only input tensors, e.g. {e.func}(x) or x | {e.func}")
-            return self.apply(target, [self.tensor(v, s, "an input", scope) for v, s in zip(pos, spans, strict=True)], e.span, scope)
+                raise NNError(
+                    f"'{e.func}' is a layer instance with its arguments already set",
+                    e.span,
+                    expected=f"only input tensors, e.g. {e.func}(x) or x | {e.func}",
+                )
+            return self.apply(
+                target,
+                [self.tensor(v, s, "an input", scope) for v, s in zip(pos, spans, strict=True)],
+                e.span,
+                scope,
+            )
         lv = LayerValue(target.callee, target.kind, e.span)
-        self.bind_args(lv, pos, spans, kws, e.span, scope)
+        self.bind_args(lv, pos, spans, kws, e.span, scope, name_spans)
         if self._ready(lv):
             return self.apply(lv, [], e.span, scope)
         return lv
@@ -329,14 +430,27 @@ class Builder:
             return lv.callee.n_tensors, lv.callee.params
         b: ast.BlockDef = lv.callee
         n = sum(1 for p in b.params if (p.type or "tensor") == "tensor")
-        specs = [ArgSpec(p.name, p.type, p.default, p.default is None) for p in b.params if (p.type or "tensor") != "tensor"]
+        specs = [
+            ArgSpec(p.name, p.type, p.default, p.default is None)
+            for p in b.params
+            if (p.type or "tensor") != "tensor"
+        ]
         return n, specs
 
     def _ready(self, lv: LayerValue) -> bool:
         n, _ = self.signature(lv)
         return len(lv.tensors) >= 1 if n is None else len(lv.tensors) == n
 
-    def bind_args(self, lv: LayerValue, pos: list, spans: list[Span], kws: dict, span: Span, scope: Scope) -> None:
+    def bind_args(
+        self,
+        lv: LayerValue,
+        pos: list,
+        spans: list[Span],
+        kws: dict,
+        span: Span,
+        scope: Scope,
+        name_spans: dict[str, Span] | None = None,
+    ) -> None:
         n, specs = self.signature(lv)
         owner = f"'{lv.kind}'"
         i = 0
@@ -347,22 +461,38 @@ class Builder:
         if len(rest) > len(specs):
             v, s = rest[len(specs)]
             if isinstance(v, Tensor):
-                raise NNError(f"{owner} takes {n} input tensor{'s' if n != 1 else ''}, got more", s,
-                              expected=f"{n} tensor argument{'s' if n != 1 else ''}")
-            raise NNError(f"too many arguments for {owner}: it takes {len(specs)} besides its input", s,
-                          expected=_sig_words(lv.kind, specs))
+                raise NNError(
+                    f"{owner} takes {n} input tensor{'s' if n != 1 else ''}, got more",
+                    s,
+                    expected=f"{n} tensor argument{'s' if n != 1 else ''}",
+                )
+            raise NNError(
+                f"too many arguments for {owner}: it takes {len(specs)} besides its input",
+                s,
+                expected=_sig_words(lv.kind, specs),
+            )
         given: dict[str, tuple[Any, Span]] = {}
         for spec, (v, s) in zip(specs, rest, strict=False):
             if isinstance(v, Tensor) and spec.kind != "tensor":
-                raise NNError(f"argument '{spec.name}' of {owner} must be {_kind(spec)}, got a tensor", s,
-                              expected=_sig_words(lv.kind, specs))
+                raise NNError(
+                    f"argument '{spec.name}' of {owner} must be {_kind(spec)}, got a tensor",
+                    s,
+                    expected=_sig_words(lv.kind, specs),
+                )
             given[spec.name] = (v, s)
         names = [s.name for s in specs]
         for k, (v, s) in kws.items():
             if k not in names:
-                raise NNError(f"{owner} has no argument '{k}'", s, expected=_sig_words(lv.kind, specs)).suggest(k, names)
+                where = (name_spans or {}).get(k, s)
+                raise NNError(
+                    f"{owner} has no argument '{k}'", where, expected=_sig_words(lv.kind, specs)
+                ).suggest(k, names)
             if k in given:
-                raise NNError(f"argument '{k}' of {owner} given both by position and by name", s, expected="each argument once")
+                raise NNError(
+                    f"argument '{k}' of {owner} given both by position and by name",
+                    s,
+                    expected="each argument once",
+                )
             given[k] = (v, s)
         for spec in specs:
             if spec.name in given:
@@ -371,21 +501,34 @@ class Builder:
                     self.undefined(v, scope)
                 lv.args[spec.name] = self.convert_arg(spec, v, s, owner, scope)
             elif spec.required:
-                raise NNError(f"{owner} is missing its argument '{spec.name}'", span, expected=_sig_words(lv.kind, specs))
+                raise NNError(
+                    f"{owner} is missing its argument '{spec.name}'",
+                    span,
+                    expected=_sig_words(lv.kind, specs),
+                )
             else:
-                lv.args[spec.name] = spec.default if isinstance(lv.callee, LayerDef) else self.eval(spec.default, Scope(""))
+                lv.args[spec.name] = (
+                    spec.default if isinstance(lv.callee, LayerDef) else self.eval(spec.default, Scope(""))
+                )
 
     def convert_arg(self, spec: ArgSpec, v: Any, span: Span, owner: str, scope: Scope) -> Any:
-        if isinstance(v, Symbol) and spec.kind not in ("padding", "shape", "str", "init") and not spec.kind.startswith("choice:"):
-            self.undefined(v, scope)
+        if (
+            isinstance(v, Symbol)
+            and spec.kind not in ("padding", "shape", "str", "init")
+            and not spec.kind.startswith("choice:")
+        ):
+            self.undefined(v, scope, "name")
         return convert(spec, v, span, owner)
 
     def apply(self, lv: LayerValue, more: list[Tensor], span: Span, scope: Scope) -> Tensor:
         tensors = lv.tensors + more
         n, _ = self.signature(lv)
         if n is not None and len(tensors) != n:
-            raise NNError(f"'{lv.kind}' takes {n} input tensor{'s' if n != 1 else ''}, got {len(tensors)}", span,
-                          expected=f"{n} input tensor{'s' if n != 1 else ''}")
+            raise NNError(
+                f"'{lv.kind}' takes {n} input tensor{'s' if n != 1 else ''}, got {len(tensors)}",
+                span,
+                expected=f"{n} input tensor{'s' if n != 1 else ''}",
+            )
         if lv.name is None:
             lv.name = scope.instance_name(lv.kind)
         if isinstance(lv.callee, ast.BlockDef):
@@ -393,15 +536,21 @@ class Builder:
         ctx = _Ctx(self, lv, span, scope)
         before = self.graph.param_count(None)
         out = lv.callee.build(ctx, [t.node for t in tensors], lv.args)
-        self.rows.append(SummaryRow(lv.name, lv.kind, out, self.graph.param_count(None) - before, lv.name.count("/")))
+        self.rows.append(
+            SummaryRow(lv.name, lv.kind, out, self.graph.param_count(None) - before, lv.name.count("/"))
+        )
         return Tensor(out)
 
     def apply_block(self, lv: LayerValue, tensors: list[Tensor], span: Span, scope: Scope) -> Tensor:
         b: ast.BlockDef = lv.callee
         if b.name in scope.stack:
-            chain = " -> ".join([*scope.stack[scope.stack.index(b.name):], b.name])
-            raise NNError(f"block '{b.name}' calls itself ({chain}); blocks cannot be recursive", span,
-                          expected="a block that does not call itself", hint="use 'repeat N { ... }' to stack layers")
+            chain = " -> ".join([*scope.stack[scope.stack.index(b.name) :], b.name])
+            raise NNError(
+                f"block '{b.name}' calls itself ({chain}); blocks cannot be recursive",
+                span,
+                expected="a block that does not call itself",
+                hint="use 'repeat N { ... }' to stack layers",
+            )
         inner = Scope(lv.name, block=b, stack=scope.stack + (b.name,))
         tparams = [p for p in b.params if (p.type or "tensor") == "tensor"]
         for p, t in zip(tparams, tensors, strict=True):
@@ -416,31 +565,61 @@ class Builder:
             err.notes.append(f"in block '{b.name}' applied at {span}")
             raise
         if inner.returned is None:
-            raise NNError(f"block '{b.name}' never returns a tensor", b.close_span, expected="'return expression' at its end")
+            raise NNError(
+                f"block '{b.name}' never returns a tensor",
+                b.close_span,
+                expected="'return expression' at its end",
+            )
         return inner.returned
 
     # ---- blocks are checked where they are defined ------------------------------------------
 
     def _check_block(self, b: ast.BlockDef) -> None:
         if b.name in self.layers:
-            raise NNError(f"block '{b.name}' has the name of a built-in layer", b.span, expected="another name")
+            raise NNError(
+                f"block '{b.name}' has the name of a built-in layer", b.span, expected="another name"
+            )
         seen: set[str] = set()
         if not any((p.type or "tensor") == "tensor" for p in b.params):
-            raise NNError(f"block '{b.name}' has no tensor parameter to take its input", b.span,
-                          expected="a first parameter such as 'x' (an untyped parameter is a tensor)")
+            raise NNError(
+                f"block '{b.name}' has no tensor parameter to take its input",
+                b.span,
+                expected="a first parameter such as 'x' (an untyped parameter is a tensor)",
+            )
         for p in b.params:
             if p.name in seen:
-                raise NNError(f"duplicate parameter '{p.name}' in block '{b.name}'", p.span, expected="distinct parameter names")
+                raise NNError(
+                    f"duplicate parameter '{p.name}' in block '{b.name}'",
+                    p.span,
+                    expected="distinct parameter names",
+                )
             seen.add(p.name)
             kind = p.type or "tensor"
             if kind not in BLOCK_PARAM_KINDS:
-                raise NNError(f"unknown parameter type '{kind}'", p.type_span, expected="one of " + ", ".join(BLOCK_PARAM_KINDS)).suggest(kind, BLOCK_PARAM_KINDS)
+                raise NNError(
+                    f"unknown parameter type '{kind}'",
+                    p.type_span,
+                    expected="one of " + ", ".join(BLOCK_PARAM_KINDS),
+                ).suggest(kind, BLOCK_PARAM_KINDS)
             if p.default is not None:
                 if kind == "tensor":
-                    raise NNError(f"tensor parameter '{p.name}' cannot have a default", p.default.span, expected="no default")
-                convert(ArgSpec(p.name, kind), self.eval(p.default, Scope("")), p.default.span, f"block '{b.name}'")
+                    raise NNError(
+                        f"tensor parameter '{p.name}' cannot have a default",
+                        p.default.span,
+                        expected="no default",
+                    )
+                convert(
+                    ArgSpec(p.name, kind),
+                    self.eval(p.default, Scope("")),
+                    p.default.span,
+                    f"block '{b.name}'",
+                )
         if not any(isinstance(s, ast.Return) for s in b.body):
-            raise NNError(f"block '{b.name}' never returns a tensor", b.close_span, expected="'return expression' at its end")
+            raise NNError(
+                f"block '{b.name}' never returns a tensor",
+                b.close_span,
+                expected="'return expression' at its end",
+            )
 
     # ---- nodes -------------------------------------------------------------------------
 
@@ -448,7 +627,16 @@ class Builder:
         self.order += 1
         return self.order
 
-    def make_op(self, name: str, inputs: list[str], attrs: dict, span: Span, scope_name: str, scope: Scope | None, kind: str | None = None) -> str:
+    def make_op(
+        self,
+        name: str,
+        inputs: list[str],
+        attrs: dict,
+        span: Span,
+        scope_name: str,
+        scope: Scope | None,
+        kind: str | None = None,
+    ) -> str:
         op = registry.get(name)
         full = op.full_attrs(attrs)
         try:
@@ -468,19 +656,34 @@ class _Ctx:
     def op(self, name: str, inputs: list[str], **attrs: Any) -> str:
         return self.b.make_op(name, inputs, attrs, self.span, self.lv.name, self.scope, kind=self.lv.kind)
 
-    def param(self, local: str, shape: tuple[int, ...], init: str, fan_in: int = 0, fan_out: int = 0,
-              trainable: bool = True, like: str | None = None) -> str:
+    def param(
+        self,
+        local: str,
+        shape: tuple[int, ...],
+        init: str,
+        fan_in: int = 0,
+        fan_out: int = 0,
+        trainable: bool = True,
+        like: str | None = None,
+    ) -> str:
         g = self.b.graph
         pid = f"{self.lv.name}.{local}"
-        dtype = g.type(like).dtype if like is not None and g.type(like).dtype in ("f16", "f32", "f64") else "f32"
+        dtype = (
+            g.type(like).dtype if like is not None and g.type(like).dtype in ("f16", "f32", "f64") else "f32"
+        )
         t = TensorType(dtype, tuple(shape))
         if pid in g.g:
             if g.type(pid) != t:
-                self.fail(f"shared layer '{self.lv.name}' was built with {local} {g.type(pid)} but is now applied "
-                          f"to an input that needs {t}", expected="the same input shape at every application")
+                self.fail(
+                    f"shared layer '{self.lv.name}' was built with {local} {g.type(pid)} but is now applied "
+                    f"to an input that needs {t}",
+                    expected="the same input shape at every application",
+                )
             return pid
         value = initialize(pid, tuple(shape), init, fan_in, fan_out, self.b.seed, DTYPES[dtype])
-        return g.add(pid, "param", [], t, self.span, value=value, trainable=trainable, init=init, order=self.b.tick())
+        return g.add(
+            pid, "param", [], t, self.span, value=value, trainable=trainable, init=init, order=self.b.tick()
+        )
 
     def type(self, node: str) -> TensorType:
         return self.b.graph.type(node)

@@ -44,7 +44,9 @@ class Graph:
         while nid in self.g:
             i += 1
             nid = f"{node_id}_{i}"
-        self.g.add_node(nid, op=op, inputs=list(inputs), attrs=dict(attrs or {}), type=type, span=span, **extra)
+        self.g.add_node(
+            nid, op=op, inputs=list(inputs), attrs=dict(attrs or {}), type=type, span=span, **extra
+        )
         for slot, src in enumerate(inputs):
             if self.g.has_edge(src, nid):
                 self.g.edges[src, nid]["slots"].append(slot)
@@ -59,7 +61,9 @@ class Graph:
         return self.g.nodes[nid]["type"]
 
     def topo(self) -> list[str]:
-        return list(nx.lexicographical_topological_sort(self.g, key=lambda n: self.g.nodes[n].get("order", 0)))
+        return list(
+            nx.lexicographical_topological_sort(self.g, key=lambda n: self.g.nodes[n].get("order", 0))
+        )
 
     def nodes_with(self, op: str) -> list[str]:
         return [n for n, d in self.g.nodes(data=True) if d["op"] == op]

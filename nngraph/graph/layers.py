@@ -19,7 +19,16 @@ from nngraph.ops import registry
 
 class LayerCtx(Protocol):
     def op(self, name: str, inputs: list[str], **attrs: Any) -> str: ...
-    def param(self, local: str, shape: tuple[int, ...], init: str, fan_in: int = 0, fan_out: int = 0, trainable: bool = True, like: str | None = None) -> str: ...
+    def param(
+        self,
+        local: str,
+        shape: tuple[int, ...],
+        init: str,
+        fan_in: int = 0,
+        fan_out: int = 0,
+        trainable: bool = True,
+        like: str | None = None,
+    ) -> str: ...
     def type(self, node: str) -> TensorType: ...
     def fail(self, message: str, expected: str | None = None, hint: str | None = None) -> None: ...
     def dims(self) -> set[str]: ...
@@ -53,7 +62,10 @@ def _tuple(v: int | list[int], n: int, what: str, ctx: LayerCtx) -> tuple[int, .
     if isinstance(v, int):
         return (v,) * n
     if len(v) != n:
-        ctx.fail(f"'{what}' needs {n} values for a {n}-D layer, got {len(v)}", expected=f"an integer or a list of {n} integers")
+        ctx.fail(
+            f"'{what}' needs {n} values for a {n}-D layer, got {len(v)}",
+            expected=f"an integer or a list of {n} integers",
+        )
     return tuple(v)
 
 
@@ -61,7 +73,10 @@ def _static_dim(ctx: LayerCtx, x: str, axis: int, what: str, role: str) -> int:
     t = ctx.type(x)
     d = t.shape[axis]
     if not isinstance(d, int):
-        ctx.fail(f"{what} needs a fixed {role}, but {t} has '{d}' there", expected=f"an input whose {role} is a number")
+        ctx.fail(
+            f"{what} needs a fixed {role}, but {t} has '{d}' there",
+            expected=f"an input whose {role} is a number",
+        )
     return d
 
 
@@ -71,7 +86,11 @@ def _spatial_rank(ctx: LayerCtx, x: str, what: str, nd: int | None) -> int:
     if t.rank not in ranks:
         layout = {3: "[batch, channels, length]", 4: "[batch, channels, height, width]"}
         want = " or ".join(f"{r}-D {layout[r]}" for r in ranks)
-        hint = "a dense output is [batch, features]; use reshape([batch, C, H, W]) to give it channels and space" if t.rank == 2 else None
+        hint = (
+            "a dense output is [batch, features]; use reshape([batch, C, H, W]) to give it channels and space"
+            if t.rank == 2
+            else None
+        )
         ctx.fail(f"{what} expects a {want} input, got {t.rank}-D {t}", expected=f"a {want} tensor", hint=hint)
     return t.rank - 2
 
@@ -79,22 +98,30 @@ def _spatial_rank(ctx: LayerCtx, x: str, what: str, nd: int | None) -> int:
 # ---- dense and convolution -----------------------------------------------------
 
 
-@layer("dense", [A("units", "int", required=True), A("bias", "bool", True), A("init", "init", "default")],
-       doc="y = x W + b over the last axis; x is [batch, features] or [batch, seq, features]")
+@layer(
+    "dense",
+    [A("units", "int", required=True), A("bias", "bool", True), A("init", "init", "default")],
+    doc="y = x W + b over the last axis; x is [batch, features] or [batch, seq, features]",
+)
 def dense(ctx: LayerCtx, xs: list[str], a: dict) -> str:
     (x,) = xs
     t = ctx.type(x)
     if t.rank not in (2, 3):
         hint = "add '| flatten' before dense to make it [batch, features]" if t.rank >= 4 else None
-        ctx.fail(f"dense expects [batch, features] or [batch, seq, features], got {t.rank}-D {t}",
-                 expected="a 2-D or 3-D input", hint=hint)
+        ctx.fail(
+            f"dense expects [batch, features] or [batch, seq, features], got {t.rank}-D {t}",
+            expected="a 2-D or 3-D input",
+            hint=hint,
+        )
     if a["units"] <= 0:
         ctx.fail(f"dense needs a positive number of units, got {a['units']}", expected="units >= 1")
     fin = _static_dim(ctx, x, -1, "dense", "feature size (last dim)")
     w = ctx.param("weight", (fin, a["units"]), a["init"], fin, a["units"], like=x)
     y = ctx.op("matmul", [x, w])
     if a["bias"]:
-        b = ctx.param("bias", (a["units"],), "default" if a["init"] == "default" else "zeros", fin, a["units"], like=x)
+        b = ctx.param(
+            "bias", (a["units"],), "default" if a["init"] == "default" else "zeros", fin, a["units"], like=x
+        )
         y = ctx.op("add", [y, b])
     return y
 
@@ -109,17 +136,25 @@ def _conv(nd: int | None):
         if cout <= 0 or groups <= 0:
             ctx.fail(f"{name} needs positive channels and groups, got channels={cout}, groups={groups}")
         if cin % groups or cout % groups:
-            ctx.fail(f"{name}: groups={groups} must divide both the input channels ({cin}) and the output channels ({cout})",
-                     expected="groups that divide both channel counts")
+            ctx.fail(
+                f"{name}: groups={groups} must divide both the input channels ({cin}) and the output channels ({cout})",
+                expected="groups that divide both channel counts",
+            )
         k = _tuple(a["kernel"], n, "kernel", ctx)
         stride = _tuple(a["stride"], n, "stride", ctx)
         dil = _tuple(a["dilation"], n, "dilation", ctx)
         pads = _pads(ctx, a["padding"], k, stride, dil, n, name)
         fan_in = cin // groups * math.prod(k)
-        w = ctx.param("weight", (cout, cin // groups, *k), a["init"], fan_in, cout // groups * math.prod(k), like=x)
+        w = ctx.param(
+            "weight", (cout, cin // groups, *k), a["init"], fan_in, cout // groups * math.prod(k), like=x
+        )
         inputs = [x, w]
         if a["bias"]:
-            inputs.append(ctx.param("bias", (cout,), "default" if a["init"] == "default" else "zeros", fan_in, cout, like=x))
+            inputs.append(
+                ctx.param(
+                    "bias", (cout,), "default" if a["init"] == "default" else "zeros", fan_in, cout, like=x
+                )
+            )
         return ctx.op("conv", inputs, stride=stride, pads=pads, dilation=dil, groups=groups)
 
     return build
@@ -130,8 +165,10 @@ def _pads(ctx: LayerCtx, padding, k, stride, dil, n: int, what: str) -> tuple[in
         return (0,) * (2 * n)
     if padding == "same":
         if any(s != 1 for s in stride):
-            ctx.fail(f"{what}: padding=same needs stride 1 (as in PyTorch), got stride {list(stride)}",
-                     expected="stride=1, or an explicit integer padding")
+            ctx.fail(
+                f"{what}: padding=same needs stride 1 (as in PyTorch), got stride {list(stride)}",
+                expected="stride=1, or an explicit integer padding",
+            )
         total = [d * (kk - 1) for kk, d in zip(k, dil, strict=True)]
         return tuple(t // 2 for t in total) + tuple(t - t // 2 for t in total)
     p = _tuple(padding, n, "padding", ctx)
@@ -166,8 +203,10 @@ def _pool(op: str, nd: int | None):
         stride = _tuple(a["stride"], n, "stride", ctx) if a["stride"] is not None else k
         pads = _pads(ctx, a["padding"], k, stride, (1,) * n, n, name)
         if any(p * 2 > kk for p, kk in zip(pads, k + k, strict=True)):
-            ctx.fail(f"{name}: padding {list(pads[:n])} is more than half the kernel {list(k)}",
-                     expected="padding <= kernel / 2, as in PyTorch")
+            ctx.fail(
+                f"{name}: padding {list(pads[:n])} is more than half the kernel {list(k)}",
+                expected="padding <= kernel / 2, as in PyTorch",
+            )
         return ctx.op(op, [x], kernel=k, stride=stride, pads=pads)
 
     return build
@@ -175,7 +214,9 @@ def _pool(op: str, nd: int | None):
 
 _POOL_ARGS = [A("kernel", "ints", required=True), A("stride", "ints", None), A("padding", "padding", 0)]
 for _op in ("maxpool", "avgpool"):
-    layer(_op, _POOL_ARGS, doc=f"{_op} over the spatial dims (1-D or 2-D from the input's rank)")(_pool(_op, None))
+    layer(_op, _POOL_ARGS, doc=f"{_op} over the spatial dims (1-D or 2-D from the input's rank)")(
+        _pool(_op, None)
+    )
     for _nd in (1, 2):
         layer(f"{_op}{_nd}d", _POOL_ARGS, doc=f"{_op} over a {_nd}-D input")(_pool(_op, _nd))
 
@@ -183,13 +224,19 @@ for _op in ("maxpool", "avgpool"):
 # ---- normalization and embedding -------------------------------------------------
 
 
-@layer("batchnorm", [A("eps", "float", 1e-5), A("momentum", "float", 0.1)],
-       doc="batch normalization over channel axis 1; running statistics are buffers")
+@layer(
+    "batchnorm",
+    [A("eps", "float", 1e-5), A("momentum", "float", 0.1)],
+    doc="batch normalization over channel axis 1; running statistics are buffers",
+)
 def batchnorm(ctx: LayerCtx, xs: list[str], a: dict) -> str:
     (x,) = xs
     t = ctx.type(x)
     if t.rank < 2:
-        ctx.fail(f"batchnorm expects [batch, channels, ...], got {t.rank}-D {t}", expected="a tensor of rank 2 or more")
+        ctx.fail(
+            f"batchnorm expects [batch, channels, ...], got {t.rank}-D {t}",
+            expected="a tensor of rank 2 or more",
+        )
     c = _static_dim(ctx, x, 1, "batchnorm", "channel count (dim 1)")
     scale = ctx.param("scale", (c,), "ones", like=x)
     bias = ctx.param("bias", (c,), "zeros", like=x)
@@ -207,13 +254,20 @@ def layernorm(ctx: LayerCtx, xs: list[str], a: dict) -> str:
     return ctx.op("layernorm", [x, scale, bias], eps=a["eps"])
 
 
-@layer("embedding", [A("num", "int", required=True), A("dim", "int", required=True), A("init", "init", "normal")],
-       doc="a lookup table [num, dim] indexed by integer ids")
+@layer(
+    "embedding",
+    [A("num", "int", required=True), A("dim", "int", required=True), A("init", "init", "normal")],
+    doc="a lookup table [num, dim] indexed by integer ids",
+)
 def embedding(ctx: LayerCtx, xs: list[str], a: dict) -> str:
     (x,) = xs
     t = ctx.type(x)
     if t.dtype not in INTS:
-        ctx.fail(f"embedding needs integer ids, got {t}", expected="an i32 or i64 input", hint="declare the input as i64[...]")
+        ctx.fail(
+            f"embedding needs integer ids, got {t}",
+            expected="an i32 or i64 input",
+            hint="declare the input as i64[...]",
+        )
     if a["num"] <= 0 or a["dim"] <= 0:
         ctx.fail(f"embedding needs positive num and dim, got num={a['num']}, dim={a['dim']}")
     table = ctx.param("table", (a["num"], a["dim"]), a["init"], a["num"], a["dim"], like=None)
@@ -223,8 +277,11 @@ def embedding(ctx: LayerCtx, xs: list[str], a: dict) -> str:
 # ---- shape -------------------------------------------------------------------------
 
 
-@layer("reshape", [A("shape", "shape", required=True)],
-       doc="reshape to a list of dims: numbers, -1 for the rest, or dim names such as batch")
+@layer(
+    "reshape",
+    [A("shape", "shape", required=True)],
+    doc="reshape to a list of dims: numbers, -1 for the rest, or dim names such as batch",
+)
 def reshape(ctx: LayerCtx, xs: list[str], a: dict) -> str:
     (x,) = xs
     t = ctx.type(x)
@@ -236,28 +293,43 @@ def reshape(ctx: LayerCtx, xs: list[str], a: dict) -> str:
             elif d.name in ctx.dims():
                 target.append(-1)
             else:
-                ctx.fail(f"unknown dim '{d.name}' in reshape", expected="a number, -1, or a dim name of the inputs")
+                ctx.fail(
+                    f"unknown dim '{d.name}' in reshape", expected="a number, -1, or a dim name of the inputs"
+                )
         else:
             if d == 0 or d < -1:
                 ctx.fail(f"bad dim {d} in reshape", expected="a positive number, -1, or a dim name")
             target.append(d)
     if target.count(-1) > 1:
-        ctx.fail("reshape can infer only one dim (-1 or a dim name not at its input position)",
-                 expected="at most one unknown dim")
+        ctx.fail(
+            "reshape can infer only one dim (-1 or a dim name not at its input position)",
+            expected="at most one unknown dim",
+        )
     return ctx.op("reshape", [x], shape=tuple(target))
 
 
 # ---- every other primitive operator is a layer as it is ------------------------------
 
-_ATTR_KINDS = {"axis": "int", "start": "int", "end": "int", "step": "int", "perm": "ints", "p": "float",
-               "alpha": "float", "eps": "float", "approximate": "choice:none|tanh"}
+_ATTR_KINDS = {
+    "axis": "int",
+    "start": "int",
+    "end": "int",
+    "step": "int",
+    "perm": "ints",
+    "p": "float",
+    "alpha": "float",
+    "eps": "float",
+    "approximate": "choice:none|tanh",
+}
 _WRAPPED_OPS = {"conv", "maxpool", "avgpool", "batchnorm", "layernorm", "embedding", "reshape"}
 
 
 def _primitive(op: registry.Op) -> LayerDef:
     params = []
     for attr, default in op.attrs.items():
-        kind = _ATTR_KINDS.get(attr) or ("float" if isinstance(default, float) else "int" if isinstance(default, int) else "str")
+        kind = _ATTR_KINDS.get(attr) or (
+            "float" if isinstance(default, float) else "int" if isinstance(default, int) else "str"
+        )
         required = default is registry.REQUIRED
         params.append(ArgSpec(attr, kind, None if required else default, required))
     variadic = any(i.startswith("*") for i in op.inputs)
@@ -275,5 +347,3 @@ def all_layers() -> dict[str, LayerDef]:
         if name not in _WRAPPED_OPS and name not in LAYERS:
             LAYERS[name] = _primitive(op)
     return LAYERS
-
-

@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nngraph.errors import SOURCES, NNError, Span, nearest
+from nngraph.errors import SOURCES, NNError, Span
 from nngraph.syntax import ast
 from nngraph.syntax.parser import parse, parse_file
 
@@ -53,9 +53,15 @@ def _load(prog: Program, mod: ast.Module, stack: list[str]) -> None:
         target = (base / imp.path).resolve()
         if str(target) in stack:
             chain = " -> ".join(Path(s).name for s in stack[stack.index(str(target)) :] + [str(target)])
-            raise NNError(f"import cycle: {chain}", imp.span, expected="imports that do not lead back to this file")
+            raise NNError(
+                f"import cycle: {chain}", imp.span, expected="imports that do not lead back to this file"
+            )
         if not target.is_file():
-            err = NNError(f"import not found: '{imp.path}' (looked for {target})", imp.span, expected="a path relative to this file")
+            err = NNError(
+                f"import not found: '{imp.path}' (looked for {target})",
+                imp.span,
+                expected="a path relative to this file",
+            )
             if target.parent.is_dir():
                 err.suggest(target.name, [p.name for p in target.parent.glob("*.nn")])
             raise err

@@ -14,7 +14,13 @@ def summary_dict(graph: Graph, rows: list[SummaryRow]) -> dict[str, Any]:
         "inputs": {i: str(graph.type(i)) for i in graph.inputs},
         "outputs": {o: str(graph.type(n)) for o, n in graph.outputs.items()},
         "layers": [
-            {"name": r.name, "op": r.kind, "output": str(graph.type(r.node)), "params": r.params, "depth": r.depth}
+            {
+                "name": r.name,
+                "op": r.kind,
+                "output": str(graph.type(r.node)),
+                "params": r.params,
+                "depth": r.depth,
+            }
             for r in rows
         ],
         "params": graph.param_count(True),
@@ -29,7 +35,9 @@ def summary_text(graph: Graph, rows: list[SummaryRow]) -> str:
     table = [("layer", "op", "output shape", "params")]
     table += [(r["name"], r["op"], r["output"], f"{r['params']:,}") for r in d["layers"]]
     widths = [max(len(row[i]) for row in table) for i in range(4)]
-    fmt = lambda row: "  ".join(c.rjust(w) if i == 3 else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+    fmt = lambda row: "  ".join(
+        c.rjust(w) if i == 3 else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
+    )
     rule = "-" * (sum(widths) + 6)
     out = [f"model {d['model']}", rule, fmt(table[0]), rule, *(fmt(r) for r in table[1:]), rule]
     out.append(f"params: {d['params']:,} (trainable)   buffers: {d['buffers']:,}")

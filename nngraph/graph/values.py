@@ -99,7 +99,11 @@ def convert(spec: ArgSpec, v: Any, span: Span, owner: str) -> Any:
 
     def bad() -> NNError:
         if isinstance(v, Symbol) and spec.kind in ("int", "float", "ints", "bool"):
-            return NNError(f"undefined name '{v.name}' in argument '{spec.name}' of {owner}", span, expected=kind_words(spec.kind))
+            return NNError(
+                f"undefined name '{v.name}' in argument '{spec.name}' of {owner}",
+                span,
+                expected=kind_words(spec.kind),
+            )
         return NNError(
             f"argument '{spec.name}' of {owner} must be {kind_words(spec.kind)}, got {describe(v)}",
             span,
@@ -150,7 +154,9 @@ def convert(spec: ArgSpec, v: Any, span: Span, owner: str) -> Any:
             raise bad()
         options = INITS if k == "init" else (k[7:].split("|") if k.startswith("choice:") else None)
         if options is not None and w not in options:
-            err = NNError(f"unknown value '{w}' for argument '{spec.name}' of {owner}", span, expected=kind_words(k))
+            err = NNError(
+                f"unknown value '{w}' for argument '{spec.name}' of {owner}", span, expected=kind_words(k)
+            )
             best = nearest(w, options)
             if best:
                 err.hint = f"did you mean '{best}'?"

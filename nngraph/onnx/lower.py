@@ -39,10 +39,16 @@ def lower(graph: Graph) -> onnx.ModelProto:
     inputs = [value_info(i, graph.type(i), graph.docs.get(i, str(graph.type(i)))) for i in graph.inputs]
     g = helper.make_graph(ctx.nodes, graph.name, inputs, outputs, ctx.initializers)
     model = helper.make_model(
-        g, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION, producer_name="nngraph",
-        producer_version=__version__, doc_string=f"{graph.name}, compiled by nngraph {__version__}",
+        g,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        ir_version=IR_VERSION,
+        producer_name="nngraph",
+        producer_version=__version__,
+        doc_string=f"{graph.name}, compiled by nngraph {__version__}",
     )
-    helper.set_model_props(model, {"nngraph_version": __version__, "source_sha256": graph.source_hash, "model": graph.name})
+    helper.set_model_props(
+        model, {"nngraph_version": __version__, "source_sha256": graph.source_hash, "model": graph.name}
+    )
     return model
 
 

@@ -14,7 +14,9 @@ from nngraph.onnx.dtypes import onnx_elem_type
 from nngraph.ops.registry import Op
 
 
-def single_op_model(op: Op, arrays: list[np.ndarray], attrs: dict[str, Any]) -> tuple[onnx.ModelProto, TensorType]:
+def single_op_model(
+    op: Op, arrays: list[np.ndarray], attrs: dict[str, Any]
+) -> tuple[onnx.ModelProto, TensorType]:
     """A model with inputs x0..xn feeding `op`; returns it and the inferred output type."""
     attrs = op.full_attrs(attrs)
     in_types = [TensorType(dtype_name(a.dtype), tuple(a.shape)) for a in arrays]
@@ -28,7 +30,10 @@ def single_op_model(op: Op, arrays: list[np.ndarray], attrs: dict[str, Any]) -> 
     graph = helper.make_graph(
         ctx.nodes,
         f"single_{op.name}",
-        [helper.make_tensor_value_info(n, onnx_elem_type(t.dtype), list(t.shape)) for n, t in zip(names, in_types, strict=True)],
+        [
+            helper.make_tensor_value_info(n, onnx_elem_type(t.dtype), list(t.shape))
+            for n, t in zip(names, in_types, strict=True)
+        ],
         [helper.make_tensor_value_info("y", onnx_elem_type(out_type.dtype), list(out_type.shape))],
         ctx.initializers,
     )

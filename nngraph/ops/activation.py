@@ -8,7 +8,7 @@ import numpy as np
 
 from nngraph.errors import ShapeError
 from nngraph.graph.types import TensorType
-from nngraph.ops.common import need_float, norm_axis, randn
+from nngraph.ops.common import axis_of, need_float, randn
 from nngraph.ops.registry import Op, Sample, Style, register
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
@@ -78,7 +78,7 @@ def _check_gelu(t, attrs):
 
 
 def _check_axis(name):
-    return lambda t, attrs: norm_axis(attrs["axis"], t.rank, name)
+    return lambda t, attrs: axis_of(t, attrs["axis"], name)
 
 
 def _softmax(x, attrs):
@@ -135,6 +135,4 @@ LOG_SOFTMAX = _unary(
     attr_samples=({}, {"axis": 0}),
     check=_check_axis("log_softmax"),
 )
-IDENTITY = _unary(
-    "identity", lambda x, a: x, lambda ctx, xs, attrs, in_types, out_type: xs[0], "x unchanged"
-)
+IDENTITY = _unary("identity", lambda x, a: x, lambda ctx, xs, attrs, in_types, out_type: xs[0], "x unchanged")

@@ -61,6 +61,15 @@ def norm_axis(axis: int, rank: int, what: str) -> int:
     return axis % rank
 
 
+def axis_of(t: TensorType, axis: int, what: str) -> int:
+    """norm_axis for an axis attribute of `what` on t, naming t in the error."""
+    if not -t.rank <= axis < t.rank:
+        raise ShapeError(
+            f"'{what}' axis {axis} is out of range for {t}", expected=f"an axis in [{-t.rank}, {t.rank - 1}]"
+        )
+    return axis % t.rank
+
+
 def randn(rng: np.random.Generator, *shape: int, dtype=np.float32) -> np.ndarray:
     return rng.standard_normal(shape).astype(dtype)
 
@@ -68,7 +77,7 @@ def randn(rng: np.random.Generator, *shape: int, dtype=np.float32) -> np.ndarray
 # ---- symbolic dim arithmetic -------------------------------------------------
 
 
-def _paren(d) -> str:
+def paren(d) -> str:
     s = str(d)
     return s if s.isidentifier() or s.isdigit() else f"({s})"
 
@@ -80,7 +89,7 @@ def dims_prod(dims) -> Dim:
         if isinstance(d, int):
             n *= d
         else:
-            syms.append(_paren(d))
+            syms.append(paren(d))
     if not syms or n == 0:
         return n
     return "*".join(syms + ([str(n)] if n != 1 else []))
@@ -89,7 +98,7 @@ def dims_prod(dims) -> Dim:
 def dims_sum(dims) -> Dim:
     """The sum of dims: an int, or the symbols joined by '+' with the int part last."""
     n = sum(d for d in dims if isinstance(d, int))
-    syms = [_paren(d) for d in dims if not isinstance(d, int)]
+    syms = [paren(d) for d in dims if not isinstance(d, int)]
     return "+".join(syms + ([str(n)] if n else [])) if syms else n
 
 
@@ -100,7 +109,11 @@ def dim_add(d: Dim, c: int) -> Dim:
 
 # ---- conv / pool windows -----------------------------------------------------
 
-_LAYOUTS = {1: "[batch, channels, length]", 2: "[batch, channels, height, width]", 3: "[batch, channels, depth, height, width]"}
+_LAYOUTS = {
+    1: "[batch, channels, length]",
+    2: "[batch, channels, height, width]",
+    3: "[batch, channels, depth, height, width]",
+}
 
 
 def layout(n: int) -> str:
@@ -123,7 +136,9 @@ def spatial_ints(value, n: int, default: int, name: str, what: str) -> tuple[int
         value = default
     t = (value,) * n if isinstance(value, int) else tuple(value)
     if len(t) != n or not all(isinstance(v, int) for v in t):
-        raise ShapeError(f"'{what}' {name} needs {n} ints (one per spatial dim), got {value!r}")
+        raise ShapeError(
+            f"'{what}' {name} needs {n} int{'s' * (n != 1)} (one per spatial dim), got {value!r}"
+        )
     return t
 
 
@@ -160,15 +175,24 @@ def window_out(x: TensorType, kernel, stride, pads, dilation, what: str) -> tupl
         if s == 1:
             out.append(dim_add(d, c + 1))
         else:
-            out.append(dim_affine(d, lambda v, c=c, s=s: (v + c) // s + 1, "({d}" + (f"{c:+d}" if c else "") + f")//{s}+1"))
+            out.append(
+                dim_affine(
+                    d, lambda v, c=c, s=s: (v + c) // s + 1, "({d}" + (f"{c:+d}" if c else "") + f")//{s}+1"
+                )
+            )
     return tuple(out)
 
 
-def window_views(xp: np.ndarray, kernel, stride, dilation, out_sp):
-    """For each kernel offset k, the view v[n, c, *o] = xp[n, c, *(o*stride + k*dilation)]."""
+def window_views(xp: np.ndarray, kernel, stride, dilation):
+    """For each kernel offset k, the view v[n, c, *o] = xp[n, c, *(o*stride + k*dilation)] of a padded xp."""
+    out_sp = [
+        (d - dl * (k - 1) - 1) // s + 1
+        for d, k, s, dl in zip(xp.shape[2:], kernel, stride, dilation, strict=True)
+    ]
     for k in np.ndindex(*kernel):
         idx = tuple(
-            slice(ki * dl, ki * dl + s * (o - 1) + 1, s) for ki, s, dl, o in zip(k, stride, dilation, out_sp, strict=True)
+            slice(ki * dl, ki * dl + s * (o - 1) + 1, s)
+            for ki, s, dl, o in zip(k, stride, dilation, out_sp, strict=True)
         )
         yield k, xp[(slice(None), slice(None), *idx)]
 

@@ -39,10 +39,10 @@ def _infer(ts: list[TensorType], attrs: dict) -> TensorType:
         raise ShapeError(f"'conv' groups must be a positive int, got {groups!r}")
     want_c = c_per_group * groups if isinstance(c_per_group, int) else c_per_group
     if x.shape[1] != want_c:
-        g = f" x groups {groups}" if groups != 1 else ""
+        g = f" x groups {groups} = {want_c}" if groups != 1 else ""
         raise ShapeError(
             f"'conv' input channels do not match the weight: input {x} has {x.shape[1]} channels, "
-            f"weight {w} expects {c_per_group}{g} = {want_c}",
+            f"weight {w} expects {c_per_group}{g}",
             expected="input channels == weight.shape[1] * groups",
         )
     if isinstance(out_ch, int) and out_ch % groups:
@@ -77,11 +77,10 @@ def _reference(xs, attrs):
     n, groups = w.ndim - 2, attrs["groups"]
     stride, pads, dilation = window_attrs(attrs, n, "conv")
     xp = pad_spatial(x, pads)
-    kernel = w.shape[2:]
-    out_sp = [(xp.shape[2 + i] - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1 for i in range(n)]
-    out = np.zeros((x.shape[0], w.shape[0], *out_sp))
+    views = list(window_views(xp, w.shape[2:], stride, dilation))
+    out = np.zeros((x.shape[0], w.shape[0], *views[0][1].shape[2:]))
     cg, og = w.shape[1], w.shape[0] // groups
-    for k, view in window_views(xp, kernel, stride, dilation, out_sp):
+    for k, view in views:
         for g in range(groups):
             tap = w[(slice(g * og, (g + 1) * og), slice(None), *k)]  # [out/g, in/g]
             out[:, g * og : (g + 1) * og] += np.einsum("nc...,oc->no...", view[:, g * cg : (g + 1) * cg], tap)

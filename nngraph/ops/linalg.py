@@ -15,7 +15,9 @@ def _matmul_infer(ts: list[TensorType], attrs: dict) -> TensorType:
     dt = same_dtype(ts, "matmul")
     for t in ts:
         if t.rank == 0:
-            raise ShapeError(f"'matmul' needs operands of rank >= 1, got {a} @ {b}", expected="vectors or matrices")
+            raise ShapeError(
+                f"'matmul' needs operands of rank >= 1, got {a} @ {b}", expected="vectors or matrices"
+            )
     ka, kb = a.shape[-1], b.shape[-2 if b.rank > 1 else 0]
     if ka != kb:
         raise ShapeError(
@@ -34,7 +36,13 @@ def _matmul_infer(ts: list[TensorType], attrs: dict) -> TensorType:
 
 
 def _matmul_samples(rng: np.random.Generator) -> list[Sample]:
-    pairs = [((2, 3), (3, 4)), ((2, 3, 4), (4, 5)), ((2, 1, 3, 4), (3, 4, 2)), ((3,), (3, 4)), ((2, 3, 4), (4,))]
+    pairs = [
+        ((2, 3), (3, 4)),
+        ((2, 3, 4), (4, 5)),
+        ((2, 1, 3, 4), (3, 4, 2)),
+        ((3,), (3, 4)),
+        ((2, 3, 4), (4,)),
+    ]
     out = [Sample((randn(rng, *p), randn(rng, *q))) for p, q in pairs]
     return out + [Sample((randn(rng, 2, 5).astype(np.float64), randn(rng, 5, 3).astype(np.float64)))]
 

@@ -103,7 +103,9 @@ LAYERNORM = register(
 def _dropout_infer(ts: list[TensorType], attrs: dict) -> TensorType:
     p = attrs["p"]
     if not (isinstance(p, (int, float)) and 0 <= p < 1):
-        raise ShapeError(f"'dropout' p must be in [0, 1), got {p!r}", expected="a drop probability such as 0.1")
+        raise ShapeError(
+            f"'dropout' p must be in [0, 1), got {p!r}", expected="a drop probability such as 0.1"
+        )
     return ts[0]
 
 

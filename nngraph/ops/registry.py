@@ -24,7 +24,8 @@ REQUIRED = object()
 class Style:
     """How a diagram draws the operator: a category (colour family) and a short label."""
 
-    category: str  # "linear", "conv", "pool", "norm", "activation", "elementwise", "shape", "regularize", "embed"
+    # one of: linear, conv, pool, norm, activation, elementwise, shape, regularize, embed
+    category: str
     label: str | None = None
 
 

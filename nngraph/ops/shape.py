@@ -1,1 +1,289 @@
-"""(filled in below)"""
+"""Shape operators: flatten, reshape, transpose, concat, slice."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from nngraph.errors import ShapeError
+from nngraph.graph.types import TensorType
+from nngraph.ops.common import axis_of, dim_add, dims_prod, dims_sum, paren, randn, same_dtype
+from nngraph.ops.registry import REQUIRED, Op, Sample, Style, register
+
+INT64_MAX, INT64_MIN = 2**63 - 1, -(2**63)
+
+
+def _op(name: str, inputs, attrs, infer, lower, reference, samples, doc: str) -> Op:
+    return register(
+        Op(
+            name=name,
+            inputs=inputs,
+            attrs=attrs,
+            infer=infer,
+            lower=lower,
+            reference=reference,
+            samples=samples,
+            style=Style("shape", name),
+            doc=doc,
+        )
+    )
+
+
+def _samples(rng, cases) -> list[Sample]:
+    """Samples from (shapes, attrs) pairs: one random f32 array per shape."""
+    return [Sample(tuple(randn(rng, *s) for s in shapes), attrs) for shapes, attrs in cases]
+
+
+# ---- flatten -------------------------------------------------------------------
+
+
+def _flatten_infer(ts: list[TensorType], attrs: dict) -> TensorType:
+    x, axis = ts[0], attrs["axis"]
+    if not -x.rank <= axis <= x.rank:
+        raise ShapeError(
+            f"'flatten' axis {axis} is out of range for {x}", expected=f"an axis in [{-x.rank}, {x.rank}]"
+        )
+    axis = axis + x.rank if axis < 0 else axis
+    return x.with_shape((dims_prod(x.shape[:axis]), dims_prod(x.shape[axis:])))
+
+
+FLATTEN = _op(
+    "flatten",
+    ("x",),
+    {"axis": 1},
+    _flatten_infer,
+    lambda ctx, xs, attrs, in_types, out_type: ctx.emit("Flatten", xs, axis=attrs["axis"]),
+    lambda xs, attrs: xs[0].reshape(math.prod(xs[0].shape[: attrs["axis"]]), -1),
+    lambda rng: _samples(
+        rng,
+        [
+            ([(2, 3, 4)], {}),
+            ([(2, 3, 4, 5)], {"axis": 2}),
+            ([(2, 3, 4)], {"axis": 0}),
+            ([(2, 3, 4)], {"axis": 3}),
+            ([(4, 5, 2)], {"axis": -1}),
+        ],
+    ),
+    "[d0..dk-1, dk..] -> [d0*..*dk-1, dk*..]: collapse the dims before and from axis",
+)
+
+
+# ---- reshape -------------------------------------------------------------------
+
+
+def _reshape_infer(ts: list[TensorType], attrs: dict) -> TensorType:
+    x, shape = ts[0], tuple(attrs["shape"])
+    want = f"[{','.join(map(str, shape))}]"
+    if shape.count(-1) > 1 or any(not isinstance(s, int) or s < -1 for s in shape):
+        raise ShapeError(
+            f"'reshape' target {want} for {x} is not valid",
+            expected="ints >= 0, at most one -1 (inferred); 0 copies the input dim",
+        )
+    if any(s == 0 and i >= x.rank for i, s in enumerate(shape)):
+        raise ShapeError(f"'reshape' target {want} copies (0) a dim that {x} does not have")
+    out = [x.shape[i] if s == 0 else s for i, s in enumerate(shape)]
+    known = [d for d in out if d != -1]
+    # element counts: an int part and the symbols left over once the output's symbols are cancelled
+    n_in, n_out = (
+        dims_prod(d for d in x.shape if isinstance(d, int)),
+        dims_prod(d for d in known if isinstance(d, int)),
+    )
+    left = [d for d in x.shape if not isinstance(d, int)]
+    for d in known:
+        if not isinstance(d, int):
+            left.remove(d)
+    bad = lambda why: ShapeError(
+        f"'reshape' cannot reshape {x} into {want}: {why}", expected="the same number of elements"
+    )
+    if -1 in out:
+        if n_out == 0:
+            raise bad("-1 cannot be inferred next to a 0-size dim")
+        if left:
+            g = math.gcd(n_in, n_out)
+            fill = dims_prod([*left, n_in // g])
+            fill = fill if n_out == g else f"{paren(fill)}//{n_out // g}"
+        elif n_in % n_out:
+            raise bad(f"{n_in} elements are not divisible by {n_out}")
+        else:
+            fill = n_in // n_out
+        out[out.index(-1)] = fill
+    elif not left and n_in != n_out:
+        raise bad(f"{n_in} elements vs {n_out}")
+    elif left and n_in and n_out % n_in:
+        raise bad(f"{dims_prod(x.shape)} elements can never equal {n_out}")
+    return x.with_shape(out)
+
+
+RESHAPE = _op(
+    "reshape",
+    ("x",),
+    {"shape": REQUIRED},
+    _reshape_infer,
+    lambda ctx, xs, attrs, in_types, out_type: ctx.emit(
+        "Reshape", [xs[0], ctx.ints(list(attrs["shape"]), "shape")]
+    ),
+    lambda xs, attrs: xs[0].reshape([xs[0].shape[i] if s == 0 else s for i, s in enumerate(attrs["shape"])]),
+    lambda rng: _samples(
+        rng,
+        [
+            ([(2, 3, 4)], {"shape": (6, 4)}),
+            ([(2, 3, 4)], {"shape": (0, -1)}),
+            ([(2, 3, 4)], {"shape": (-1,)}),
+            ([(4, 6)], {"shape": (2, 0, 2)}),
+            ([(24,)], {"shape": (2, -1, 3, 1)}),
+        ],
+    ),
+    "change the shape, same elements in order: 0 copies the input dim, one -1 is inferred",
+)
+
+
+# ---- transpose -----------------------------------------------------------------
+
+
+def _transpose_infer(ts: list[TensorType], attrs: dict) -> TensorType:
+    x, perm = ts[0], tuple(attrs["perm"])
+    if sorted(perm) != list(range(x.rank)):
+        raise ShapeError(
+            f"'transpose' perm {perm} is not a permutation of the {x.rank} dims of {x}",
+            expected=f"each of 0..{x.rank - 1} exactly once",
+        )
+    return x.with_shape(x.shape[p] for p in perm)
+
+
+TRANSPOSE = _op(
+    "transpose",
+    ("x",),
+    {"perm": REQUIRED},
+    _transpose_infer,
+    lambda ctx, xs, attrs, in_types, out_type: ctx.emit("Transpose", xs, perm=list(attrs["perm"])),
+    lambda xs, attrs: np.transpose(xs[0], attrs["perm"]),
+    lambda rng: _samples(
+        rng,
+        [
+            ([(2, 3)], {"perm": (1, 0)}),
+            ([(2, 3, 4)], {"perm": (2, 0, 1)}),
+            ([(2, 3, 4, 5)], {"perm": (0, 2, 3, 1)}),
+        ],
+    ),
+    "permute the dims: out.shape[i] = x.shape[perm[i]]",
+)
+
+
+# ---- concat --------------------------------------------------------------------
+
+
+def _concat_infer(ts: list[TensorType], attrs: dict) -> TensorType:
+    if not ts:
+        raise ShapeError("'concat' needs at least one input")
+    first = ts[0]
+    dt = same_dtype(ts, "concat")
+    if len({t.rank for t in ts}) > 1:
+        raise ShapeError(
+            "'concat' inputs differ in rank: " + ", ".join(map(str, ts)), expected="inputs of one rank"
+        )
+    axis = axis_of(first, attrs["axis"], "concat")
+    for t in ts[1:]:
+        for i, (a, b) in enumerate(zip(first.shape, t.shape, strict=True)):
+            if i != axis and a != b:
+                raise ShapeError(
+                    f"'concat' along axis {attrs['axis']}: {first} and {t} differ in dim {i} ({a} vs {b})",
+                    expected=f"all dims equal except dim {axis}",
+                )
+    shape = list(first.shape)
+    shape[axis] = dims_sum([t.shape[axis] for t in ts])
+    return TensorType(dt, tuple(shape))
+
+
+CONCAT = _op(
+    "concat",
+    ("*xs",),
+    {"axis": REQUIRED},
+    _concat_infer,
+    lambda ctx, xs, attrs, in_types, out_type: ctx.emit("Concat", xs, axis=attrs["axis"]),
+    lambda xs, attrs: np.concatenate(xs, axis=attrs["axis"]),
+    lambda rng: _samples(
+        rng,
+        [
+            ([(2, 3), (4, 3)], {"axis": 0}),
+            ([(2, 3, 1), (2, 3, 4), (2, 3, 2)], {"axis": -1}),
+            ([(5,), (2,)], {"axis": 0}),
+            ([(2, 1, 3), (2, 5, 3)], {"axis": 1}),
+        ],
+    ),
+    "join tensors along one axis; all other dims must match",
+)
+
+
+# ---- slice ---------------------------------------------------------------------
+
+
+def _slice_len(d, start, end, step):
+    """len(range(d)[start:end:step]); for a symbolic d, assumes d is large enough that no bound clamps."""
+    if isinstance(d, int):
+        return len(range(d)[slice(start, end, step)])
+    # each bound as (coefficient of d, constant): negative ints count from the end
+    at = lambda v, default: default if v is None else ((1, v) if v < 0 else (0, v))
+    lo = at(start, (0, 0) if step > 0 else (1, -1))
+    hi = at(end, (1, 0) if step > 0 else (0, -1))
+    if step < 0:
+        lo, hi = hi, lo
+    a, c, s = hi[0] - lo[0], hi[1] - lo[1], abs(step)
+    if a == 0:
+        return max(0, -(-c // s))
+    if a == 1:
+        return dim_add(d, c) if s == 1 else f"({paren(d)}{c + s - 1:+d})//{s}"
+    return f"max(0,{c}-{paren(d)})" if s == 1 else f"max(0,({c + s - 1}-{paren(d)})//{s})"
+
+
+def _slice_infer(ts: list[TensorType], attrs: dict) -> TensorType:
+    x = ts[0]
+    axis = axis_of(x, attrs["axis"], "slice")
+    start, end, step = attrs["start"], attrs["end"], attrs["step"]
+    if step == 0:
+        raise ShapeError(f"'slice' step must not be 0 (slicing {x})")
+    shape = list(x.shape)
+    shape[axis] = _slice_len(shape[axis], start, end, step)
+    return x.with_shape(shape)
+
+
+def _slice_lower(ctx, xs, attrs, in_types, out_type):
+    start, end, step = attrs["start"], attrs["end"], attrs["step"]
+    if start is None:
+        start = 0 if step > 0 else INT64_MAX
+    if end is None:
+        end = INT64_MAX if step > 0 else INT64_MIN
+    consts = [
+        ctx.ints([v], hint)
+        for v, hint in ((start, "starts"), (end, "ends"), (attrs["axis"], "axes"), (step, "steps"))
+    ]
+    return ctx.emit("Slice", [xs[0], *consts])
+
+
+def _slice_ref(xs, attrs):
+    index = [slice(None)] * xs[0].ndim
+    index[attrs["axis"]] = slice(attrs["start"], attrs["end"], attrs["step"])
+    return xs[0][tuple(index)]
+
+
+SLICE = _op(
+    "slice",
+    ("x",),
+    {"axis": REQUIRED, "start": 0, "end": None, "step": 1},
+    _slice_infer,
+    _slice_lower,
+    _slice_ref,
+    lambda rng: _samples(
+        rng,
+        [
+            ([(5, 4)], {"axis": 0, "start": 1, "end": 4}),
+            ([(2, 7)], {"axis": -1, "start": -3}),
+            ([(3, 8, 2)], {"axis": 1, "start": 1, "end": 100, "step": 2}),
+            ([(6,)], {"axis": 0, "start": -1, "end": None, "step": -1}),
+            ([(6, 2)], {"axis": 0, "start": 4, "end": -10, "step": -2}),
+            ([(4, 3)], {"axis": 1, "start": 5, "end": 9}),
+            ([(7,)], {"axis": 0, "start": None, "step": -3}),
+        ],
+    ),
+    "x[start:end:step] along one axis, with Python's clamping of negative and out-of-range bounds",
+)

@@ -9,13 +9,24 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from nngraph.errors import NNError, nearest
+from nngraph.errors import NNError
 
 _NP_OF_ORT = {
-    "tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16,
-    "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(bool)": np.bool_,
+    "tensor(float)": np.float32,
+    "tensor(double)": np.float64,
+    "tensor(float16)": np.float16,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(bool)": np.bool_,
 }
-_SHORT = {np.float32: "f32", np.float64: "f64", np.float16: "f16", np.int64: "i64", np.int32: "i32", np.bool_: "bool"}
+_SHORT = {
+    np.float32: "f32",
+    np.float64: "f64",
+    np.float16: "f16",
+    np.int64: "i64",
+    np.int32: "i32",
+    np.bool_: "bool",
+}
 
 
 class InputError(NNError):
@@ -40,7 +51,9 @@ def _providers(device: str) -> list[str]:
                 expected="onnxruntime-gpu with a matching CUDA and cuDNN, or --device cpu",
             )
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    raise NNError(f"unknown device '{device}'", expected="cpu, cuda or auto").suggest(device, ["cpu", "cuda", "auto"])
+    raise NNError(f"unknown device '{device}'", expected="cpu, cuda or auto").suggest(
+        device, ["cpu", "cuda", "auto"]
+    )
 
 
 class Session:
@@ -67,18 +80,25 @@ class Session:
     def _check(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
         for name in feeds:
             if name not in self.inputs:
-                raise InputError(f"unknown input '{name}'", expected="inputs: " + ", ".join(self.inputs)).suggest(name, self.inputs)
+                raise InputError(
+                    f"unknown input '{name}'", expected="inputs: " + ", ".join(self.inputs)
+                ).suggest(name, self.inputs)
         missing = [n for n in self.inputs if n not in feeds]
         if missing:
-            raise InputError(f"missing input '{missing[0]}' {self._want(missing[0])}", expected="inputs: " + ", ".join(self.inputs))
+            raise InputError(
+                f"missing input '{missing[0]}' {self._want(missing[0])}",
+                expected="inputs: " + ", ".join(self.inputs),
+            )
         out: dict[str, np.ndarray] = {}
         bound: dict[str, int] = {}
         for name, value in feeds.items():
             shape, dtype = self.inputs[name]
             arr = np.asarray(value)
             if dtype is not None and arr.dtype != dtype:
-                raise InputError(f"input '{name}' has dtype {arr.dtype}, expected {self._want(name)}",
-                                 hint=f"convert it with .astype(np.{np.dtype(dtype).name})")
+                raise InputError(
+                    f"input '{name}' has dtype {arr.dtype}, expected {self._want(name)}",
+                    hint=f"convert it with .astype(np.{np.dtype(dtype).name})",
+                )
             ok = arr.ndim == len(shape)
             for d, n in zip(shape, arr.shape, strict=False) if ok else ():
                 if isinstance(d, int) and d != n:

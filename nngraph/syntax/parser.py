@@ -101,7 +101,9 @@ class _ToAst(Transformer):
 
     def param(self, meta, c):
         name, typ, default = c
-        return ast.Param(self.s(name), str(name), str(typ) if typ else None, self.s(typ) if typ else None, default)
+        return ast.Param(
+            self.s(name), str(name), str(typ) if typ else None, self.s(typ) if typ else None, default
+        )
 
     def model_def(self, meta, c):
         name, (stmts, _close) = c
@@ -194,5 +196,3 @@ class _ToAst(Transformer):
 
     def kwarg(self, meta, c):
         return ast.KwArg(self.s(c[0]), str(c[0]), c[1])
-
-

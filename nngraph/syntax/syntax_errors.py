@@ -16,10 +16,25 @@ KEYWORDS = {"import", "block", "model", "input", "output", "return", "repeat", "
 STATEMENT_KEYWORDS = ("input", "output", "return", "repeat")
 
 _WORDS = {
-    "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'",
-    "COMMA": "','", "COLON": "':'", "EQUAL": "'='", "VBAR": "'|'", "PLUS": "'+'", "MINUS": "'-'",
-    "STAR": "'*'", "SLASH": "'/'", "NAME": "a name", "INT": "an integer", "FLOAT": "a number",
-    "STRING": "a string", "$END": "the end of the file",
+    "LBRACE": "'{'",
+    "RBRACE": "'}'",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "COMMA": "','",
+    "COLON": "':'",
+    "EQUAL": "'='",
+    "VBAR": "'|'",
+    "PLUS": "'+'",
+    "MINUS": "'-'",
+    "STAR": "'*'",
+    "SLASH": "'/'",
+    "NAME": "a name",
+    "INT": "an integer",
+    "FLOAT": "a number",
+    "STRING": "a string",
+    "$END": "the end of the file",
 }
 _OPEN = {"LBRACE": "RBRACE", "LPAR": "RPAR", "LSQB": "RSQB"}
 _CHAR = {"LBRACE": "{", "LPAR": "(", "LSQB": "[", "RBRACE": "}", "RPAR": ")", "RSQB": "]"}
@@ -65,15 +80,19 @@ class _Ctx:
         if tok is None or tok.type == "$END" or tok.line is None:
             line, col = self._end()
             return Span(self.file, line, col, line, col + 1)
-        return Span(self.file, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1)
+        return Span(
+            self.file, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1
+        )
 
     def _end(self) -> tuple[int, int]:
         lines = self.text.splitlines() or [""]
         return len(lines), len(lines[-1]) + 1
 
     def here(self) -> Span:
-        return self.span_of(self.token) if self.token is not None else Span(
-            self.file, self.e.line, self.e.column, self.e.line, self.e.column + 1
+        return (
+            self.span_of(self.token)
+            if self.token is not None
+            else Span(self.file, self.e.line, self.e.column, self.e.line, self.e.column + 1)
         )
 
     def unclosed(self) -> list[Token]:
@@ -101,8 +120,12 @@ def _bad_character(c: _Ctx) -> NNError | None:
     ch = c.e.char
     span = Span(c.file, c.e.line, c.e.column, c.e.line, c.e.column + 1)
     if ch == '"':
-        return NNError("unterminated string", span, expected='a closing \'"\' on the same line')
-    return NNError(f"unexpected character '{ch}'", span, expected="names, numbers, brackets and the operators = : , | + - * /")
+        return NNError("unterminated string", span, expected="a closing '\"' on the same line")
+    return NNError(
+        f"unexpected character '{ch}'",
+        span,
+        expected="names, numbers, brackets and the operators = : , | + - * /",
+    )
 
 
 def _unclosed_at_end(c: _Ctx) -> NNError | None:
@@ -139,7 +162,12 @@ def _unmatched_close(c: _Ctx) -> NNError | None:
     t = c.token
     if t is None or t.type not in _OPEN.values() or t.type in c.expected:
         return None
-    return NNError(f"unmatched '{t}'", c.here(), expected=c.expected_words() or None, hint="there is no bracket for it to close")
+    return NNError(
+        f"unmatched '{t}'",
+        c.here(),
+        expected=c.expected_words() or None,
+        hint="there is no bracket for it to close",
+    )
 
 
 def _keyword_as_name(c: _Ctx) -> NNError | None:
@@ -160,7 +188,12 @@ def _keyword_as_name(c: _Ctx) -> NNError | None:
 
 def _pipe_stage_operator(c: _Ctx) -> NNError | None:
     t = c.token
-    if t is None or t.type not in ("PLUS", "MINUS", "STAR", "SLASH") or t.type in c.expected or "VBAR" not in c.expected:
+    if (
+        t is None
+        or t.type not in ("PLUS", "MINUS", "STAR", "SLASH")
+        or t.type in c.expected
+        or "VBAR" not in c.expected
+    ):
         return None
     return NNError(
         f"'{t}' cannot follow a pipeline stage",
@@ -175,7 +208,16 @@ def _unknown_statement(c: _Ctx) -> NNError | None:
     p, t = c.prev, c.token
     if p is None or t is None or p.type != "NAME" or "EQUAL" not in c.expected or t.type == "EQUAL":
         return None
-    if len(c.before) >= 2 and c.before[-2].type not in ("LBRACE", "RBRACE", "RPAR", "RSQB", "NAME", "INT", "FLOAT", "STRING"):
+    if len(c.before) >= 2 and c.before[-2].type not in (
+        "LBRACE",
+        "RBRACE",
+        "RPAR",
+        "RSQB",
+        "NAME",
+        "INT",
+        "FLOAT",
+        "STRING",
+    ):
         return None
     best = nearest(str(p), STATEMENT_KEYWORDS)
     if best is not None and t.type == "NAME":

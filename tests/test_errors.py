@@ -1,0 +1,158 @@
+"""Every user mistake gives file:line:col, the source line, a caret, what was expected,
+and the nearest valid name where there is one: never a Python traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import nngraph as ng
+from nngraph.errors import NNError
+
+HEAD = "model M {\n    input x: f32[batch, 16]\n"
+IMG = "model M {\n    input img: f32[batch, 1, 8, 8]\n"
+
+# (id, source, line, token whose first occurrence on that line is the caret, message part, hint part or None)
+# fmt: off
+CASES = [
+    ("unknown_layer", HEAD + "    y = x | dnse(4)\n    output o = y\n}", 3, "dnse", "unknown layer 'dnse'", "dense"),
+    ("unknown_argument", HEAD + "    output o = x | dense(4, bais=false)\n}", 3, "bais", "has no argument 'bais'", "bias"),
+    ("missing_argument", HEAD + "    output o = x | dense()\n}", 3, "dense", "missing its argument 'units'", None),
+    ("wrong_argument_type", HEAD + '    output o = x | dense("ten")\n}', 3, '"ten"', "must be an integer", None),
+    ("undefined_tensor", HEAD + "    output o = xx | relu\n}", 3, "xx", "undefined tensor 'xx'", "'x'"),
+    ("duplicate_input", HEAD + "    input x: f32[batch, 16]\n    output o = x\n}", 3, "x", "duplicate name 'x'", None),
+    ("unclosed_brace", HEAD + "    output o = x | relu\n", 1, "{", "'{' is never closed", None),
+    ("stray_token", HEAD + "    output o = x | relu )\n}", 3, ")", "unmatched ')'", None),
+    ("add_shape_mismatch", HEAD + "    a = x | dense(8)\n    output o = x + a\n}", 4, "x + a", "shape mismatch in '+'", None),
+    ("conv_on_2d", HEAD + "    output o = x | conv2d(4, kernel=3)\n}", 3, "conv2d", "conv2d expects a 4-D", None),
+    ("dense_on_4d", IMG + "    output o = img | dense(10)\n}", 3, "dense", "dense expects [batch, features]", "flatten"),
+    ("cycle", HEAD + "    a = b | relu\n    b = a | relu\n    output o = b + x\n}", 3, "b", "cycle", None),
+    ("self_reference", HEAD + "    y = y | relu\n    output o = y\n}", 3, "y |", "used in its own definition", None),
+    ("used_before_assigned", HEAD + "    a = b | relu\n    b = x | relu\n    output o = a\n}", 3, "b", "used before it is assigned", None),
+    ("unused_input", HEAD + "    input m: f32[batch, 4]\n    output o = x | relu\n}", 3, "m", "input 'm' is never used", None),
+    ("output_never_assigned", HEAD + "    output o\n    y = x | relu\n}", 3, "o\n", "declared but never assigned", None),
+    ("no_output", HEAD + "    y = x | relu\n}", 1, "M", "has no output", None),
+    ("bad_dim_zero", "model M {\n    input x: f32[batch, 0]\n    output o = x\n}", 2, "0", "bad dim 0", None),
+    ("bad_dim_float", "model M {\n    input x: f32[batch, 2.5]\n    output o = x\n}", 2, "2.5", "bad dim 2.5", None),
+    ("unknown_dtype", "model M {\n    input x: f33[batch, 4]\n    output o = x\n}", 2, "f33", "unknown dtype 'f33'", "f32"),
+    ("import_not_found", 'import "nope_nothing.nn"\n' + HEAD + "    output o = x\n}", 1, "import", "import not found", None),
+    ("recursive_block", "block f(x) {\n    return x | f\n}\n" + HEAD + "    output o = x | f\n}", 2, "f", "calls itself", None),
+    ("too_many_arguments", HEAD + "    output o = x | dense(4, true, default, 5)\n}", 3, "5", "too many arguments", None),
+    ("argument_twice", HEAD + "    output o = x | dense(4, units=5)\n}", 3, "5", "given both by position and by name", None),
+    ("keyword_argument_twice", HEAD + "    output o = x | dense(units=4, units=5)\n}", 3, "units=5", "given twice", None),
+    ("block_without_return", "block b(x) {\n    y = x | relu\n}\n" + HEAD + "    output o = x | b\n}", 3, "}", "never returns", None),
+    ("output_in_block", "block b(x) {\n    output y = x\n    return x\n}\n" + HEAD + "    output o = x | b\n}", 2, "y", "'output' belongs in a model", None),
+    ("return_in_model", HEAD + "    return x\n}", 3, "return", "'return' belongs in a block", None),
+    ("unknown_padding", IMG + "    output o = img | conv2d(4, kernel=3, padding=sme)\n}", 3, "sme", "unknown padding 'sme'", "same"),
+    ("same_padding_stride", IMG + "    output o = img | conv2d(4, kernel=3, stride=2, padding=same)\n}", 3, "conv2d", "padding=same needs stride 1", None),
+    ("repeat_zero", HEAD + "    h = x\n    repeat 0 { h = h | relu }\n    output o = h\n}", 4, "0", "repeat count must be a positive integer", None),
+    ("matmul_inner", HEAD + "    output o = matmul(x, x)\n}", 3, "matmul", "matmul", None),
+    ("concat_mismatch", HEAD + "    a = x | dense(8)\n    output o = concat(x, a, axis=0)\n}", 4, "concat", "concat", None),
+    ("kernel_too_large", "model M {\n    input x: f32[batch, 1, 3, 3]\n    output o = x | conv2d(4, kernel=5)\n}", 3, "conv2d", "kernel", None),
+    ("embedding_float_ids", HEAD + "    output o = x | embedding(10, 4)\n}", 3, "embedding", "integer ids", None),
+    ("layer_as_tensor", HEAD + "    output o = dense(4)\n}", 3, "dense", "not a tensor", None),
+    ("tensor_as_layer", HEAD + "    output o = x | x\n}", 3, "x\n", "is a tensor, not a layer", None),
+    ("unknown_statement", HEAD + "    outptu o = x | relu\n}", 3, "outptu", "unknown statement 'outptu'", "output"),
+    ("pipe_stage_operator", HEAD + "    output o = x | dense(4) * 2\n}", 3, "*", "cannot follow a pipeline stage", None),
+    ("no_model", "block b(x) {\n    return x\n}\n", None, None, "defines no model", None),
+    ("groups_do_not_divide", IMG + "    output o = img | conv2d(4, kernel=3, groups=3)\n}", 3, "conv2d", "groups=3 must divide", None),
+    ("shared_layer_shape", HEAD + "    enc = dense(4)\n    a = x | enc\n    output o = a | enc\n}", 5, "enc", "shared layer 'enc'", None),
+    ("keyword_as_name", HEAD + "    input = x | relu\n    output o = x\n}", 3, "input", "is a keyword", None),
+    ("positional_after_keyword", HEAD + "    output o = x | dense(units=4, true)\n}", 3, "true", "positional argument after a keyword", None),
+    ("unknown_param_type", "block b(x, n: integer) {\n    return x\n}\n" + HEAD + "    output o = x | b(2)\n}", 1, "integer", "unknown parameter type 'integer'", "int"),
+    ("builtin_name_assigned", HEAD + "    relu = x | relu\n    output o = relu\n}", 3, "relu", "name of a built-in layer", None),
+    ("dropout_p_range", HEAD + "    output o = x | dropout(1.5)\n}", 3, "dropout", "dropout", None),
+    ("reshape_count", HEAD + "    output o = x | reshape([batch, 5])\n}", 3, "reshape", "reshape", None),
+    ("input_with_equals", "model M {\n    input x = f32[batch, 4]\n}", 2, "=", "declared with ':'", None),
+    ("missing_comma", IMG + "    output o = img | conv2d(4 kernel=3)\n}", 3, "kernel", "missing ','", None),
+    ("unclosed_paren", HEAD + "    h = relu(x\n    output o = h\n}", 3, "(", "'(' is never closed", None),
+    ("bad_character", HEAD + "    output o = x @ x\n}", 3, "@", "unexpected character '@'", None),
+    ("missing_input_tensor", HEAD + "    output o = add(x)\n}", 3, "add", "is the layer 'add', not a tensor", "x | add"),
+    ("undefined_in_block", "block b(x, n: int) {\n    return x | dense(m)\n}\n" + HEAD + "    output o = x | b(2)\n}", 2, "m", "undefined name 'm'", None),
+    ("duplicate_block", "block b(x) {\n    return x\n}\nblock b(x) {\n    return x\n}\n" + HEAD + "    output o = x | b\n}", 4, "b(", "duplicate block 'b'", None),
+    ("unknown_init", HEAD + "    output o = x | dense(4, init=he_unifrom)\n}", 3, "he_unifrom", "unknown value 'he_unifrom'", "he_uniform"),
+]
+# fmt: on
+
+
+def compile_error(src: str, file: str = "m.nn") -> NNError:
+    with pytest.raises(NNError) as info:
+        ng.compile_source(src, file)
+    return info.value
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_mistake_is_positioned(case):
+    _, src, line, token, message, hint = case
+    err = compile_error(src)
+    assert message in err.message, err.render()
+    text = err.render()
+    if line is None:
+        return
+    assert err.span is not None, text
+    assert err.span.file == "m.nn"
+    assert err.span.line == line, text
+    src_line = src.splitlines()[line - 1]
+    col = (src_line + "\n").index(token) + 1
+    assert err.span.column == col, text
+    # the rendering: file:line:col, the source line, and a caret under the column
+    assert text.startswith(f"m.nn:{line}:{col}: error: ")
+    lines = text.splitlines()
+    assert lines[1].endswith(src_line)
+    caret_line = lines[2]
+    assert caret_line.index("^") - caret_line.index("|") - 2 == col - 1
+    assert err.expected or err.hint, "every message says what was expected"
+    if hint is not None:
+        assert err.hint is not None and hint in err.hint, text
+
+
+def test_shape_mismatch_names_both_shapes():
+    err = compile_error(HEAD + "    a = x | dense(8)\n    output o = x + a\n}")
+    assert "f32[batch,16]" in err.message and "f32[batch,8]" in err.message
+
+
+def test_error_inside_block_notes_the_call_site():
+    src = "block b(x) {\n    return x | conv2d(4, kernel=3)\n}\n" + HEAD + "    output o = x | b\n}"
+    err = compile_error(src)
+    assert err.span.line == 2
+    assert any("in block 'b' applied at m.nn:6:20" in n for n in err.notes), err.render()
+
+
+def test_import_cycle(tmp_path: Path):
+    (tmp_path / "a.nn").write_text(
+        'import "b.nn"\nmodel M {\n    input x: f32[batch, 4]\n    output o = x\n}\n'
+    )
+    (tmp_path / "b.nn").write_text('import "a.nn"\n')
+    with pytest.raises(NNError) as info:
+        ng.compile_file(tmp_path / "a.nn")
+    assert "import cycle: a.nn -> b.nn -> a.nn" in info.value.message
+    assert info.value.span.file.endswith("b.nn") and info.value.span.line == 1
+
+
+def test_import_not_found_suggests_nearby_file(tmp_path: Path):
+    (tmp_path / "layers.nn").write_text("block b(x) {\n    return x\n}\n")
+    (tmp_path / "m.nn").write_text(
+        'import "layer.nn"\nmodel M {\n    input x: f32[batch, 4]\n    output o = x | b\n}\n'
+    )
+    with pytest.raises(NNError) as info:
+        ng.compile_file(tmp_path / "m.nn")
+    assert "layers.nn" in (info.value.hint or "")
+
+
+def test_cli_prints_positioned_error_without_traceback(tmp_path: Path):
+    bad = tmp_path / "bad.nn"
+    bad.write_text(HEAD + "    output o = x | dnse(4)\n}\n")
+    r = subprocess.run(
+        [sys.executable, "-m", "nngraph.cli", "check", str(bad)], capture_output=True, text=True
+    )
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    assert f"{bad}:3:20: error: unknown layer 'dnse'" in r.stderr
+    assert "did you mean 'dense'?" in r.stderr
+
+
+def test_at_least_25_distinct_mistakes():
+    assert len({c[0] for c in CASES}) >= 25
