@@ -353,6 +353,8 @@ class Builder:
         ):
             if op == "/" and b == 0:
                 raise NNError("division by zero", e.span)
+            if op == "/" and isinstance(a, int) and isinstance(b, int) and a % b == 0:
+                return a // b  # exact integer division stays an integer: dim / heads
             return {"+": a + b, "-": a - b, "*": a * b, "/": a / b}[op]
         for v in (a, b):
             if isinstance(v, Symbol):
