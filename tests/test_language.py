@@ -140,7 +140,7 @@ def test_every_node_has_a_span_and_every_edge_a_type():
     m = ng.compile_source("model M {\n input x: f32[batch, 6]\n output o = x | dense(4) | gelu\n}", "s.nn")
     for n, d in m.graph.g.nodes(data=True):
         assert d["span"] is not None and d["span"].file == "s.nn", n
-    for u, v, d in m.graph.g.edges(data=True):
+    for u, _v, d in m.graph.g.edges(data=True):
         assert d["type"] == m.graph.type(u)
 
 

@@ -34,17 +34,18 @@ class InputError(NNError):
 
 
 def available_devices() -> list[str]:
-    providers = ort.get_available_providers()
-    return ["cpu"] + (["cuda"] if "CUDAExecutionProvider" in providers else [])
+    """Devices this onnxruntime build has providers for. A listed CUDA provider can still fail
+    to load (missing CUDA/cuDNN libraries): `Session.device` says where a session really runs."""
+    return ["cpu"] + (["cuda"] if "CUDAExecutionProvider" in ort.get_available_providers() else [])
 
 
 def _providers(device: str) -> list[str]:
-    if device == "auto":
-        device = "cuda" if "cuda" in available_devices() else "cpu"
     if device == "cpu":
         return ["CPUExecutionProvider"]
-    if device == "cuda":
+    if device in ("cuda", "auto"):
         if "cuda" not in available_devices():
+            if device == "auto":
+                return ["CPUExecutionProvider"]
             raise NNError(
                 "CUDA was asked for, but this onnxruntime has no CUDA provider "
                 f"(it has: {', '.join(ort.get_available_providers())})",
@@ -67,13 +68,20 @@ class Session:
             if not Path(model).is_file():
                 raise NNError(f"model file not found: {model}")
             model = str(model)
+        providers = _providers(device)
+        if device == "auto":
+            opts.log_severity_level = 4  # a CUDA provider that fails to load is not an error here
         try:
-            self._sess = ort.InferenceSession(model, opts, providers=_providers(device))
-        except NNError:
-            raise
+            self._sess = ort.InferenceSession(model, opts, providers=providers)
         except Exception as e:  # onnxruntime raises its own types for a corrupt or unsupported file
             raise NNError(f"onnxruntime cannot load the model: {e}") from None
         self.device = "cuda" if self._sess.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
+        if device == "cuda" and self.device != "cuda":
+            raise NNError(
+                "CUDA was asked for, but onnxruntime could not start its CUDA provider "
+                "(the CUDA or cuDNN libraries it needs are missing or do not match; its log above says which)",
+                expected="CUDA and cuDNN versions matching this onnxruntime-gpu, or --device cpu",
+            )
         self.inputs = {i.name: (tuple(i.shape), _NP_OF_ORT.get(i.type)) for i in self._sess.get_inputs()}
         self.outputs = [o.name for o in self._sess.get_outputs()]
 

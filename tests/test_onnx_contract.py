@@ -1,0 +1,72 @@
+"""What every model nngraph writes promises: plain ONNX, pinned opset, old-enough IR,
+symbolic batch, initializers, metadata, atomic writes."""
+
+from __future__ import annotations
+
+import os
+
+import onnx
+import pytest
+from conftest import ROOT
+
+import nngraph as ng
+from nngraph.onnx.context import OPSET
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    return ng.compile_file(ROOT / "examples" / "digits_cnn.nn")
+
+
+def test_opset_ir_and_domain(cnn):
+    m = cnn.onnx
+    assert m.ir_version <= 10
+    assert [(o.domain, o.version) for o in m.opset_import] == [("", OPSET)] and OPSET >= 17
+    assert all(n.domain == "" for n in m.graph.node)
+
+
+def test_inference_form(cnn):
+    m = cnn.onnx
+    ops = {n.op_type for n in m.graph.node}
+    assert "Dropout" not in ops
+    assert "BatchNormalization" in ops
+    inits = {i.name for i in m.graph.initializer}
+    assert {p for p in cnn.graph.params()} <= inits
+    (inp,) = m.graph.input
+    assert inp.name == "image"
+    assert inp.type.tensor_type.shape.dim[0].dim_param == "batch"
+    assert [o.name for o in m.graph.output] == ["logits"]
+
+
+def test_metadata(cnn):
+    props = {p.key: p.value for p in cnn.onnx.metadata_props}
+    assert props["nngraph_version"] == ng.__version__
+    assert len(props["source_sha256"]) == 64 and props["model"] == "DigitsCNN"
+
+
+def test_onnx_node_names_lead_back_to_graph_nodes(cnn):
+    for n in cnn.onnx.graph.node:
+        assert n.name.split(":")[0] in cnn.graph.g, n.name
+
+
+def test_source_hash_changes_with_source():
+    a = ng.compile_source("model M {\n input x: f32[batch, 2]\n output o = x | relu\n}")
+    b = ng.compile_source("model M {\n input x: f32[batch, 2]\n output o = x | relu  # changed\n}")
+    assert a.graph.source_hash != b.graph.source_hash
+
+
+def test_save_is_atomic(cnn, tmp_path, monkeypatch):
+    target = tmp_path / "m.onnx"
+    target.write_bytes(b"previous good model")
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # the run dies between writing and renaming
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        cnn.save(target)
+    assert target.read_bytes() == b"previous good model"
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]
+    monkeypatch.undo()
+    cnn.save(target)
+    onnx.checker.check_model(onnx.load(target), full_check=True)
