@@ -1,0 +1,37 @@
+"""README's two commands stay true: CI runs exactly its test command."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import ROOT
+
+
+def fenced(text: str) -> list[str]:
+    blocks, current = [], None
+    for line in text.splitlines():
+        if line.startswith("```"):
+            if current is None:
+                current = []
+            else:
+                blocks.append("\n".join(current))
+                current = None
+        elif current is not None:
+            current.append(line)
+    return blocks
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    blocks = [b.strip() for b in fenced(readme)]
+    assert "pytest" in blocks, "README shows the test command alone in a block"
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert any(line.strip() in ("pytest", "python -m pytest") for line in ci)
+    assert "pip install -e '.[dev]'" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_main_command_names_existing_example():
+    readme = (ROOT / "README.md").read_text()
+    main = next(b for b in fenced(readme) if "pip install" in b)
+    for path in re.findall(r"examples/\S+\.nn", main):
+        assert (ROOT / path).is_file(), path

@@ -1,0 +1,64 @@
+"""Compile-time benchmark: how long nngraph takes from .nn text to a checked ONNX model.
+
+Target (issue #2): ResNet-18 compiles in under 2 s. Prints one line per example
+and stage (median of --repeat runs), and the ratio to the target.
+
+    python tools/bench_compile.py [--repeat 5] [files...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import nngraph as ng
+from nngraph.graph.build import build_graph
+from nngraph.graph.program import load_file
+from nngraph.onnx.lower import check, lower
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET_S = 2.0
+
+
+def stages(path: Path, out: Path) -> dict[str, float]:
+    t = {}
+    t0 = time.perf_counter()
+    prog = load_file(path)
+    t["parse"] = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    graph, _ = build_graph(prog)
+    t["build+shapes"] = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    model = lower(graph)
+    t["lower"] = time.perf_counter() - t2
+    t3 = time.perf_counter()
+    check(model)
+    t["check"] = time.perf_counter() - t3
+    t4 = time.perf_counter()
+    ng.compile_file(path).save(out)  # the whole public path, as `nngraph compile` runs it
+    t["total compile_file+save"] = time.perf_counter() - t4
+    return t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("files", nargs="*", default=[str(ROOT / "examples" / "resnet18.nn")])
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        for f in args.files:
+            runs = [stages(Path(f), Path(d) / "m.onnx") for _ in range(args.repeat)]
+            print(f"{Path(f).name} (median of {args.repeat})")
+            for key in runs[0]:
+                med = statistics.median(r[key] for r in runs)
+                print(f"  {key:24s} {med * 1000:8.1f} ms")
+            total = statistics.median(r["total compile_file+save"] for r in runs)
+            verdict = "ok" if total < TARGET_S else "SLOW"
+            print(f"  target < {TARGET_S:.1f} s: {total:.2f} s ({total / TARGET_S:.2f} of the budget) {verdict}")
+
+
+if __name__ == "__main__":
+    main()
