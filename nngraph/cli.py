@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from nngraph.errors import NNError
+from nngraph.fileio import atomic_write_bytes
 from nngraph.version import __version__
 
 
@@ -38,9 +39,67 @@ def cmd_graph(args) -> int:
 def cmd_compile(args) -> int:
     m = _compile(args)
     out = Path(args.output or Path(args.file).with_suffix(".onnx").name)
+    if args.train or args.grads:
+        from nngraph.runtime.checkpoint import save_checkpoint
+
+        c = m.training("grads" if args.grads else "step")
+        model = c.to_onnx()
+        atomic_write_bytes(out, model.SerializeToString())
+        init = out.with_suffix(".npz")
+        save_checkpoint(init, c.initial, {"step": 0, "epoch": 0, "interface": c.interface.to_json()})
+        print(f"wrote {out} ({c.interface.kind} model of {m.name}, {len(model.graph.node)} ONNX nodes) "
+              f"and its initial state {init}")
+        return 0
     m.save(out)
     print(f"wrote {out} (model {m.name}, {m.param_count:,} parameters, {len(m.onnx.graph.node)} ONNX nodes)")
     return 0
+
+
+def cmd_train(args) -> int:
+    m = _compile(args)
+    out = Path(args.out)
+    tr = m.trainer(device=args.device, seed=args.seed if args.seed_given else None, out=out, progress=not args.quiet)
+    if args.resume:
+        ck = out / "checkpoint.npz"
+        if not ck.is_file():
+            raise NNError(f"--resume: no checkpoint at {ck}")
+        tr.resume(ck)
+    result = tr.fit(epochs=args.epochs)
+    if args.json:
+        print(json.dumps(result.summary()))
+    else:
+        metrics = "  ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
+        print(f"trained {m.name}: {result.steps} steps in {result.seconds:.1f} s on {result.device} "
+              f"({result.samples_per_second:,.0f} samples/s); final loss {result.final_loss:.4f}; held-out {metrics}")
+        print(f"wrote {result.model}, {out / 'checkpoint.npz'}, {out / 'history.json'}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from nngraph.runtime.evaluate import evaluate_file
+
+    result = evaluate_file(args.model_file, args.data, device=args.device, everything=args.all)
+    print(json.dumps(result) if args.json else "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in result.items()))
+    return 0
+
+
+def cmd_gradcheck(args) -> int:
+    from nngraph.training.gradcheck import gradcheck
+
+    m = _compile(args)
+    c = m.training("grads")
+    tr = m.trainer()
+    ds = tr.dataset()
+    batch = next(ds.batches(args.batch, 0, epoch=0, shuffle=False))
+    rows = gradcheck(c, batch, per_param=args.per_param)
+    worst = 0.0
+    print(f"{'parameter':40s} {'checked':>7s} {'vs finite diff':>15s} {'onnx vs symbolic':>17s}")
+    for r in rows:
+        print(f"{r.param:40s} {r.checked:7d} {r.max_rel_fd:15.2e} {r.max_rel_onnx:17.2e}")
+        worst = max(worst, r.max_rel_fd)
+    ok = worst < args.tol and all(r.max_rel_onnx < 1e-3 for r in rows)
+    print(("ok" if ok else "FAILED") + f": worst relative error {worst:.2e} (tolerance {args.tol:g})")
+    return 0 if ok else 1
 
 
 def _parse_feeds(items: list[str]) -> dict:
@@ -75,7 +134,6 @@ def _random_feeds(sess, batch: int) -> dict:
 def cmd_run(args) -> int:
     import numpy as np
 
-    from nngraph.fileio import atomic_write_bytes
     from nngraph.runtime import Session
 
     sess = Session(args.model_file, device=args.device)
@@ -113,6 +171,29 @@ def parser() -> argparse.ArgumentParser:
     source_cmd("graph", cmd_graph, "print the graph, one line per node")
     c = source_cmd("compile", cmd_compile, "write the inference model as ONNX")
     c.add_argument("-o", "--output", help="the .onnx file to write")
+    c.add_argument("--train", action="store_true", help="write the training-step model (and its initial state .npz)")
+    c.add_argument("--grads", action="store_true", help="write the gradients-only model (and its initial state .npz)")
+
+    t = source_cmd("train", cmd_train, "train the model of the file's train section")
+    t.add_argument("--epochs", type=int, help="override the section's epochs")
+    t.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
+    t.add_argument("--out", default="out", help="folder for model.onnx, checkpoint.npz, history.json")
+    t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
+    t.add_argument("--json", action="store_true", help="end with one JSON line of results")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    gc = source_cmd("gradcheck", cmd_gradcheck, "symbolic gradients vs finite differences")
+    gc.add_argument("--batch", type=int, default=8)
+    gc.add_argument("--per-param", type=int, default=6)
+    gc.add_argument("--tol", type=float, default=1e-4)
+
+    e = sub.add_parser("eval", help="evaluate an inference model on a data set")
+    e.add_argument("model_file")
+    e.add_argument("--data", default="digits", help='digits, or a .npz/.csv file')
+    e.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
+    e.add_argument("--json", action="store_true")
+    e.add_argument("--all", action="store_true", help="every sample, not only the held-out split used in training")
+    e.set_defaults(fn=cmd_eval)
 
     r = sub.add_parser("run", help="run an ONNX model on .npy inputs")
     r.add_argument("model_file")
@@ -126,6 +207,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    argv_list = sys.argv[1:] if argv is None else argv
+    args.seed_given = "--seed" in argv_list
     try:
         return args.fn(args)
     except NNError as e:

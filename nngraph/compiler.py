@@ -8,21 +8,27 @@ from typing import Any
 
 import onnx
 
+from nngraph.errors import NNError
 from nngraph.fileio import atomic_write_bytes
 from nngraph.graph.build import SummaryRow, build_graph
 from nngraph.graph.ir import Graph
 from nngraph.graph.printer import format_graph
-from nngraph.graph.program import load_file, load_text
+from nngraph.graph.program import Program, load_file, load_text
 from nngraph.graph.summary import summary_dict, summary_text
 from nngraph.onnx.lower import check, lower
+from nngraph.training.spec import TrainSpec, read_train
+from nngraph.training.step import Compiled, compile_training
 
 
 class Model:
     """A compiled model: its graph, its layer table, and its ONNX form."""
 
-    def __init__(self, graph: Graph, rows: list[SummaryRow]):
+    def __init__(self, graph: Graph, rows: list[SummaryRow], program: Program | None = None, seed: int = 0):
         self.graph = graph
         self.rows = rows
+        self.program = program
+        self.seed = seed
+        self.metadata: dict[str, str] = {}  # extra ONNX metadata_props (the trainer records its data split)
 
     @property
     def name(self) -> str:
@@ -31,7 +37,7 @@ class Model:
     @cached_property
     def onnx(self) -> onnx.ModelProto:
         """The inference model, checked by onnx.checker (full) and strict shape inference."""
-        model = lower(self.graph)
+        model = lower(self.graph, metadata=self.metadata)
         check(model)
         return model
 
@@ -53,12 +59,34 @@ class Model:
     def __str__(self) -> str:
         return format_graph(self.graph)
 
+    # ---- training ------------------------------------------------------------------------
+
+    def train_spec(self) -> TrainSpec:
+        """The `train` section for this model, checked."""
+        prog = self.program
+        if prog is None or self.name not in prog.trains:
+            raise NNError(f"model '{self.name}' has no train section", expected=f"a 'train {self.name} {{ ... }}' section")
+        return read_train(prog.trains[self.name])
+
+    def training(self, kind: str = "step") -> Compiled:
+        """The training-step model ("step"), the gradients-only model ("grads") or the eval model."""
+        return compile_training(self.program, self.train_spec(), self.seed, kind)
+
+    def trainer(self, device: str = "cpu", seed: int | None = None, out: str | Path | None = None,
+                progress: bool = False, threads: int | None = None):
+        """A Trainer for this model's train section (see nngraph.training.trainer)."""
+        from nngraph.training.trainer import Trainer
+
+        return Trainer(self.program, self.train_spec(), seed, device, threads, out, progress)
+
 
 def compile_file(path: str | Path, model: str | None = None, seed: int = 0) -> Model:
     """Parse, build and shape-check a .nn file (with its imports)."""
-    return Model(*build_graph(load_file(path), model, seed))
+    prog = load_file(path)
+    return Model(*build_graph(prog, model, seed), prog, seed)
 
 
 def compile_source(text: str, file: str = "<string>", model: str | None = None, seed: int = 0) -> Model:
     """Like compile_file, from text; `file` names it in error messages."""
-    return Model(*build_graph(load_text(text, file), model, seed))
+    prog = load_text(text, file)
+    return Model(*build_graph(prog, model, seed), prog, seed)

@@ -71,9 +71,13 @@ def build_graph(prog: Program, model: str | None = None, seed: int = 0) -> tuple
 
 
 class Builder:
-    def __init__(self, prog: Program, seed: int = 0):
+    def __init__(self, prog: Program, seed: int = 0, training: bool = False):
         self.prog = prog
         self.seed = seed
+        self.training = training  # batchnorm on batch statistics, dropout on noise inputs
+        self.state_updates: dict[str, str] = {}  # buffer -> its new value after a training step
+        self.noise: dict[str, float] = {}  # dropout noise input -> drop probability
+        self.targets: set[str] = set()
         self.layers = all_layers()
         self.graph = Graph("")
         self.dims: set[str] = set()
@@ -85,28 +89,29 @@ class Builder:
     # ---- entry -------------------------------------------------------------------
 
     def build(self, m: ast.ModelDef) -> tuple[Graph, list[SummaryRow]]:
+        self.start(m)
+        return self.finish()
+
+    def start(self, m: ast.ModelDef) -> Scope:
+        """Run the model's statements; the graph is complete but not yet pruned or checked for unused inputs."""
+        self.model = m
         self.graph = Graph(m.name, source_hash=self.prog.source_hash())
-        scope = Scope("")
-        self.run(m.body, scope)
-        for name, decl in scope.pending_outputs.items():
-            raise NNError(
-                f"output '{name}' is declared but never assigned",
-                decl.span,
-                expected=f"a statement '{name} = ...' after the declaration",
-            )
+        self.scope = Scope("")
+        self.run(m.body, self.scope)
+        for name, decl in self.scope.pending_outputs.items():
+            raise NNError(f"output '{name}' is declared but never assigned", decl.span,
+                          expected=f"a statement '{name} = ...' after the declaration")
         if not self.graph.outputs:
-            raise NNError(
-                f"model '{m.name}' has no output", m.span, expected="at least one 'output name = expression'"
-            )
+            raise NNError(f"model '{m.name}' has no output", m.span, expected="at least one 'output name = expression'")
+        return self.scope
+
+    def finish(self) -> tuple[Graph, list[SummaryRow]]:
         self.graph.prune()
         for inp in self.graph.inputs:
             if self.graph.g.out_degree(inp) == 0 and inp not in self.graph.outputs.values():
-                raise NNError(
-                    f"input '{inp}' is never used",
-                    self.graph.node(inp)["span"],
-                    expected="every input to reach an output",
-                    hint="remove it, or use it in the model",
-                )
+                what = "target" if inp in self.targets else "input"
+                raise NNError(f"{what} '{inp}' is never used", self.graph.node(inp)["span"],
+                              expected=f"every {what} to reach an output or the loss", hint="remove it, or use it")
         live = set(self.graph.g)
         return self.graph, [r for r in self.rows if r.node in live]
 
@@ -155,7 +160,7 @@ class Builder:
             for _ in range(n):
                 self.run(st.body, scope)
 
-    def input_decl(self, st: ast.InputDecl, scope: Scope) -> None:
+    def input_decl(self, st: ast.InputDecl | ast.TargetDecl, scope: Scope) -> None:
         if scope.block is not None:
             raise NNError(
                 "'input' belongs in a model; a block takes its tensors as parameters",
@@ -695,6 +700,25 @@ class _Ctx:
 
     def dims(self) -> set[str]:
         return self.b.dims
+
+    @property
+    def training(self) -> bool:
+        return self.b.training
+
+    def scalar(self, value: float, like: str) -> str:
+        return self.b.const(value, self.b.graph.type(like), self.span)
+
+    def update(self, buffer: str, value: str) -> None:
+        """Record a buffer's value after a training step (batchnorm running statistics)."""
+        self.b.state_updates[buffer] = value
+
+    def noise(self, like: str, p: float) -> str:
+        """A fresh input of uniform [0, 1) noise shaped like `like`, fed anew at every training step."""
+        g = self.b.graph
+        nid = g.add(f"{self.lv.name}.noise", "input", [], g.type(like), self.span, order=self.b.tick())
+        g.inputs.append(nid)
+        self.b.noise[nid] = p
+        return nid
 
 
 def _kind(spec: ArgSpec) -> str:

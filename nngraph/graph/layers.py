@@ -32,6 +32,11 @@ class LayerCtx(Protocol):
     def type(self, node: str) -> TensorType: ...
     def fail(self, message: str, expected: str | None = None, hint: str | None = None) -> None: ...
     def dims(self) -> set[str]: ...
+    @property
+    def training(self) -> bool: ...
+    def update(self, buffer: str, value: str) -> None: ...
+    def noise(self, like: str, p: float) -> str: ...
+    def scalar(self, value: float, like: str) -> str: ...
 
 
 @dataclass
@@ -242,7 +247,43 @@ def batchnorm(ctx: LayerCtx, xs: list[str], a: dict) -> str:
     bias = ctx.param("bias", (c,), "zeros", like=x)
     mean = ctx.param("running_mean", (c,), "zeros", trainable=False, like=x)
     var = ctx.param("running_var", (c,), "ones", trainable=False, like=x)
-    return ctx.op("batchnorm", [x, scale, bias, mean, var], eps=a["eps"])
+    if not ctx.training:
+        return ctx.op("batchnorm", [x, scale, bias, mean, var], eps=a["eps"])
+    return _batchnorm_train(ctx, x, scale, bias, mean, var, a["eps"], a["momentum"])
+
+
+def _batchnorm_train(ctx: LayerCtx, x, scale, bias, mean, var, eps: float, momentum: float) -> str:
+    """Batch statistics from primitives (so gradients come from their rules), as PyTorch does:
+    normalize with the biased variance, update the running variance with the unbiased one."""
+    t = ctx.type(x)
+    c = t.shape[1]
+    axes = tuple(i for i in range(t.rank) if i != 1)
+    as_channels = (1, c) + (1,) * (t.rank - 2)
+    mu = ctx.op("reduce_mean", [x], axes=axes, keepdims=1)
+    xc = ctx.op("sub", [x, mu])
+    v = ctx.op("reduce_mean", [ctx.op("mul", [xc, xc])], axes=axes, keepdims=1)
+    eps_c = ctx.scalar(eps, x)
+    inv = ctx.op("div", [ctx.scalar(1.0, x), ctx.op("sqrt", [ctx.op("add", [v, eps_c])])])
+    y = ctx.op("mul", [ctx.op("mul", [xc, inv]), ctx.op("reshape", [scale], shape=as_channels)])
+    y = ctx.op("add", [y, ctx.op("reshape", [bias], shape=as_channels)])
+    n = ctx.op("dim_size", [x], axes=axes, dtype=t.dtype)
+    unbiased = ctx.op("mul", [ctx.op("reshape", [v], shape=(c,)), ctx.op("div", [n, ctx.op("sub", [n, ctx.scalar(1.0, x)])])])
+    keep, m = ctx.scalar(1.0 - momentum, x), ctx.scalar(momentum, x)
+    blend = lambda old, new: ctx.op("add", [ctx.op("mul", [old, keep]), ctx.op("mul", [new, m])])
+    ctx.update(mean, blend(mean, ctx.op("reshape", [mu], shape=(c,))))
+    ctx.update(var, blend(var, unbiased))
+    return y
+
+
+@layer("dropout", [A("p", "float", 0.5)], doc="zero each element with probability p while training (scaled by 1/(1-p)); identity in inference")
+def dropout(ctx: LayerCtx, xs: list[str], a: dict) -> str:
+    (x,) = xs
+    if not 0 <= a["p"] < 1:
+        ctx.fail(f"dropout probability must be in [0, 1), got {a['p']}", expected="0 <= p < 1")
+    if not ctx.training or a["p"] == 0:
+        return ctx.op("dropout", [x], p=a["p"])
+    keep = ctx.op("cast", [ctx.op("greater_equal", [ctx.noise(x, a["p"]), ctx.scalar(a["p"], x)])], to=ctx.type(x).dtype)
+    return ctx.op("mul", [ctx.op("mul", [x, keep]), ctx.scalar(1.0 / (1.0 - a["p"]), x)])
 
 
 @layer("layernorm", [A("eps", "float", 1e-5)], doc="layer normalization over the last axis")
@@ -321,7 +362,7 @@ _ATTR_KINDS = {
     "eps": "float",
     "approximate": "choice:none|tanh",
 }
-_WRAPPED_OPS = {"conv", "maxpool", "avgpool", "batchnorm", "layernorm", "embedding", "reshape"}
+_WRAPPED_OPS = {"conv", "maxpool", "avgpool", "batchnorm", "layernorm", "embedding", "reshape", "dropout"}
 
 
 def _primitive(op: registry.Op) -> LayerDef:
@@ -343,6 +384,8 @@ def _primitive(op: registry.Op) -> LayerDef:
 
 
 def all_layers() -> dict[str, LayerDef]:
+    from nngraph.graph import losses  # noqa: F401  (registers the loss and metric layers)
+
     for name, op in registry.all_ops().items():
         if name not in _WRAPPED_OPS and name not in LAYERS:
             LAYERS[name] = _primitive(op)

@@ -16,6 +16,7 @@ class Program:
     main: str
     blocks: dict[str, ast.BlockDef] = field(default_factory=dict)
     models: dict[str, ast.ModelDef] = field(default_factory=dict)
+    trains: dict[str, ast.TrainDef] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
 
     def source_hash(self) -> str:
@@ -72,6 +73,8 @@ def _load(prog: Program, mod: ast.Module, stack: list[str]) -> None:
         _define(prog.blocks, b, "block")
     for m in mod.models:
         _define(prog.models, m, "model")
+    for t in mod.trains:
+        _define(prog.trains, t, "train section for")
 
 
 def _define(table: dict, item, what: str) -> None:

@@ -18,13 +18,16 @@ def value_info(name: str, t: TensorType, doc: str = "") -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, onnx_elem_type(t.dtype), dims, doc_string=doc)
 
 
-def lower(graph: Graph) -> onnx.ModelProto:
-    """The inference model: dropout gone, batchnorm with running statistics."""
+def lower(graph: Graph, inputs: list[str] | None = None, metadata: dict[str, str] | None = None) -> onnx.ModelProto:
+    """Graph -> ONNX. `inputs` lists the graph inputs in order (default: graph.inputs); a
+    parameter listed there becomes an input instead of an initializer (the training step)."""
+    inputs = list(graph.inputs) if inputs is None else inputs
+    as_input = set(inputs)
     ctx = LowerContext(reserved=set(graph.inputs) | set(graph.outputs) | set(graph.g))
     names: dict[str, str] = {}
     for n in graph.topo():
         d = graph.node(n)
-        if d["op"] == "input":
+        if d["op"] == "input" or n in as_input:
             names[n] = n
         elif d["op"] in ("param", "const"):
             ctx.initializers.append(numpy_helper.from_array(d["value"], n))
@@ -36,8 +39,8 @@ def lower(graph: Graph) -> onnx.ModelProto:
             names[n] = op.lower(ctx, ins, d["attrs"], [graph.type(i) for i in d["inputs"]], d["type"])
     _name_outputs(graph, ctx, names)
     outputs = [value_info(o, graph.type(nid), graph.docs.get(o, "")) for o, nid in graph.outputs.items()]
-    inputs = [value_info(i, graph.type(i), graph.docs.get(i, str(graph.type(i)))) for i in graph.inputs]
-    g = helper.make_graph(ctx.nodes, graph.name, inputs, outputs, ctx.initializers)
+    infos = [value_info(i, graph.type(i), graph.docs.get(i, str(graph.type(i)))) for i in inputs]
+    g = helper.make_graph(ctx.nodes, graph.name, infos, outputs, ctx.initializers)
     model = helper.make_model(
         g,
         opset_imports=[helper.make_opsetid("", OPSET)],

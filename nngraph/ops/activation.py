@@ -14,8 +14,12 @@ from nngraph.ops.registry import Op, Sample, Style, register
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 
 
-def _unary(name: str, ref, lower, doc: str, attrs=None, attr_samples=({},), check=None) -> Op:
-    """Register a shape-preserving float op; `check(t, attrs)` adds attribute checks."""
+def _unary(name: str, ref, lower, doc: str, grad, attrs=None, attr_samples=({},), check=None) -> Op:
+    """Register a shape-preserving float op; `check(t, attrs)` adds attribute checks.
+
+    grad(ctx, g, x, y) -> the input's gradient, from the upstream gradient g, the input x and
+    the output y (all V expressions; reusing y saves recomputing the op).
+    """
 
     def infer(ts: list[TensorType], attrs: dict) -> TensorType:
         need_float(ts[0], name)
@@ -43,6 +47,7 @@ def _unary(name: str, ref, lower, doc: str, attrs=None, attr_samples=({},), chec
             samples=samples,
             style=Style("activation", name),
             doc=doc,
+            grad=lambda c, g: [grad(c, c.v(g), c.x[0], c.y)],
         )
     )
 
@@ -72,6 +77,26 @@ def _gelu(x, attrs):
     return 0.5 * x * (1 + _erf(x / math.sqrt(2)))
 
 
+def _gelu_grad(c, g, x, y):
+    if c.attrs["approximate"] == "tanh":  # d/dx of 0.5*x*(1+t), t = tanh(k*(x + a*x^3))
+        k, a = math.sqrt(2 / math.pi), 0.044715
+        t = (k * (x + a * x * x * x)).f("tanh")
+        return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * a * x * x))
+    cdf = 0.5 + 0.5 * (x * (1 / math.sqrt(2))).f("erf")
+    pdf = (-0.5 * x * x).f("exp") * (1 / math.sqrt(2 * math.pi))
+    return g * (cdf + x * pdf)
+
+
+def _softmax_grad(c, g, x, y):
+    ax = c.attrs["axis"] % x.type.rank
+    return y * (g - (g * y).sum([ax], keepdims=1))
+
+
+def _log_softmax_grad(c, g, x, y):
+    ax = c.attrs["axis"] % x.type.rank
+    return g - y.f("exp") * g.sum([ax], keepdims=1)
+
+
 def _check_gelu(t, attrs):
     if attrs["approximate"] not in ("none", "tanh"):
         raise ShapeError(f"'gelu' approximate must be 'none' or 'tanh', got {attrs['approximate']!r}")
@@ -91,22 +116,32 @@ def _log_softmax(x, attrs):
     return z - np.log(np.exp(z).sum(axis=attrs["axis"], keepdims=True))
 
 
-RELU = _unary("relu", lambda x, a: np.maximum(x, 0), _simple("Relu"), "max(x, 0)")
+RELU = _unary(
+    "relu", lambda x, a: np.maximum(x, 0), _simple("Relu"), "max(x, 0)", lambda c, g, x, y: g * y.mask("greater")
+)
 LEAKY_RELU = _unary(
     "leaky_relu",
     lambda x, a: np.where(x >= 0, x, a["alpha"] * x),
     _simple("LeakyRelu", alpha=lambda a: float(a["alpha"])),
     "x where x >= 0, else alpha*x",
+    lambda c, g, x, y: g * (x.mask("greater_equal") * (1 - c.attrs["alpha"]) + c.attrs["alpha"]),
     attrs={"alpha": 0.01},
     attr_samples=({}, {"alpha": 0.2}),
 )
-SIGMOID = _unary("sigmoid", lambda x, a: 1 / (1 + np.exp(-x)), _simple("Sigmoid"), "1 / (1 + exp(-x))")
-TANH = _unary("tanh", lambda x, a: np.tanh(x), _simple("Tanh"), "hyperbolic tangent")
+SIGMOID = _unary(
+    "sigmoid",
+    lambda x, a: 1 / (1 + np.exp(-x)),
+    _simple("Sigmoid"),
+    "1 / (1 + exp(-x))",
+    lambda c, g, x, y: g * y * (1 - y),
+)
+TANH = _unary("tanh", lambda x, a: np.tanh(x), _simple("Tanh"), "hyperbolic tangent", lambda c, g, x, y: g * (1 - y * y))
 GELU = _unary(
     "gelu",
     _gelu,
     _lower_gelu,
     "Gaussian error linear unit, exact (erf) or the tanh approximation",
+    _gelu_grad,
     attrs={"approximate": "none"},
     attr_samples=({}, {"approximate": "tanh"}),
     check=_check_gelu,
@@ -116,12 +151,14 @@ SILU = _unary(
     lambda x, a: x / (1 + np.exp(-x)),
     lambda ctx, xs, attrs, in_types, out_type: ctx.emit("Mul", [xs[0], ctx.emit("Sigmoid", xs)]),
     "x * sigmoid(x) (swish)",
+    lambda c, g, x, y: g * x.f("sigmoid") * (1 + x - y),  # s + x*s*(1-s), with x*s = y
 )
 SOFTMAX = _unary(
     "softmax",
     _softmax,
     _simple("Softmax", axis=lambda a: a["axis"]),
     "exp(x) / sum(exp(x)) along one axis",
+    _softmax_grad,
     attrs={"axis": -1},
     attr_samples=({}, {"axis": 0}),
     check=_check_axis("softmax"),
@@ -131,8 +168,11 @@ LOG_SOFTMAX = _unary(
     _log_softmax,
     _simple("LogSoftmax", axis=lambda a: a["axis"]),
     "log(softmax(x)) along one axis, computed stably",
+    _log_softmax_grad,
     attrs={"axis": -1},
     attr_samples=({}, {"axis": 0}),
     check=_check_axis("log_softmax"),
 )
-IDENTITY = _unary("identity", lambda x, a: x, lambda ctx, xs, attrs, in_types, out_type: xs[0], "x unchanged")
+IDENTITY = _unary(
+    "identity", lambda x, a: x, lambda ctx, xs, attrs, in_types, out_type: xs[0], "x unchanged", lambda c, g, x, y: g
+)

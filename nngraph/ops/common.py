@@ -200,3 +200,56 @@ def window_views(xp: np.ndarray, kernel, stride, dilation):
 def pad_spatial(x: np.ndarray, pads, value=0.0) -> np.ndarray:
     n = len(pads) // 2
     return np.pad(x, [(0, 0), (0, 0)] + list(zip(pads[:n], pads[n:], strict=True)), constant_values=value)
+
+
+def group_taps(xp: np.ndarray, kernel, stride, dilation, groups: int, out_ch: int):
+    """For each kernel offset and channel group: (offset, window view of xp, output-channel slice,
+    input-channel slice), the loop every convolution reference runs."""
+    cg, og = xp.shape[1] // groups, out_ch // groups
+    for k, view in window_views(xp, kernel, stride, dilation):
+        for g in range(groups):
+            yield k, view, slice(g * og, (g + 1) * og), slice(g * cg, (g + 1) * cg)
+
+
+def crop_spatial(xp: np.ndarray, pads) -> np.ndarray:
+    """Undo pad_spatial."""
+    n = len(pads) // 2
+    return xp[(slice(None), slice(None), *(slice(b, xp.shape[2 + i] - e) for i, (b, e) in enumerate(zip(pads[:n], pads[n:], strict=True))))]
+
+
+# ---- lowering helpers for backward window ops ----------------------------------
+
+
+def conv_transpose_to(ctx, g: str, w: str, x: str, x_type, kernel, stride, pads, dilation, group: int) -> str:
+    """ConvTranspose(g, w) cut or zero-extended to x's spatial size: the input gradient of a window op.
+
+    The forward windows cover the padded input except a remainder r < stride at its end; pads and
+    output_padding make the result exactly x's size. Where that size is symbolic (and the stride
+    above 1) the result is made large enough and sliced to x's run-time shape.
+    """
+    n = len(kernel)
+    ends, extra, dynamic = [], [], []
+    for i, (d, k, s, dl) in enumerate(zip(x_type.shape[2:], kernel, stride, dilation, strict=True)):
+        pe = pads[n + i]
+        if isinstance(d, int) or s == 1:
+            r = (d + pads[i] + pe - dl * (k - 1) - 1) % s if s > 1 else 0
+            ends.append(max(0, pe - r))
+            extra.append(max(0, r - pe))
+        else:
+            ends.append(0)
+            extra.append(s - 1)
+            dynamic.append(2 + i)
+    y = ctx.emit(
+        "ConvTranspose",
+        [g, w],
+        kernel_shape=list(kernel),
+        strides=list(stride),
+        dilations=list(dilation),
+        group=group,
+        pads=list(pads[:n]) + ends,
+        output_padding=extra,
+    )
+    if dynamic:
+        size = ctx.emit("Gather", [ctx.emit("Shape", [x]), ctx.ints(dynamic)], axis=0)
+        y = ctx.emit("Slice", [y, ctx.ints([0] * len(dynamic)), size, ctx.ints(dynamic)])
+    return y

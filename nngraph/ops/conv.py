@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from nngraph.autodiff.backward import NOT_DIFFERENTIABLE
 from nngraph.errors import ShapeError
 from nngraph.graph.types import TensorType
 from nngraph.ops.common import (
+    conv_transpose_to,
+    crop_spatial,
+    group_taps,
     need_float,
     need_spatial,
     pad_spatial,
@@ -14,9 +20,8 @@ from nngraph.ops.common import (
     same_dtype,
     window_attrs,
     window_out,
-    window_views,
 )
-from nngraph.ops.registry import Op, Sample, Style, register
+from nngraph.ops.registry import REQUIRED, Op, Sample, Style, register
 
 
 def _infer(ts: list[TensorType], attrs: dict) -> TensorType:
@@ -74,34 +79,44 @@ def _lower(ctx, xs, attrs, in_types, out_type):
 def _reference(xs, attrs):
     """Sum over kernel offsets of (strided input window) x (weight tap), group by group."""
     x, w = xs[0].astype(np.float64), xs[1].astype(np.float64)
-    n, groups = w.ndim - 2, attrs["groups"]
+    n = w.ndim - 2
     stride, pads, dilation = window_attrs(attrs, n, "conv")
-    xp = pad_spatial(x, pads)
-    views = list(window_views(xp, w.shape[2:], stride, dilation))
-    out = np.zeros((x.shape[0], w.shape[0], *views[0][1].shape[2:]))
-    cg, og = w.shape[1], w.shape[0] // groups
-    for k, view in views:
-        for g in range(groups):
-            tap = w[(slice(g * og, (g + 1) * og), slice(None), *k)]  # [out/g, in/g]
-            out[:, g * og : (g + 1) * og] += np.einsum("nc...,oc->no...", view[:, g * cg : (g + 1) * cg], tap)
+    out = None
+    for k, view, o, i in group_taps(pad_spatial(x, pads), w.shape[2:], stride, dilation, attrs["groups"], w.shape[0]):
+        if out is None:
+            out = np.zeros((x.shape[0], w.shape[0], *view.shape[2:]))
+        out[:, o] += np.einsum("nc...,oc->no...", view[:, i], w[(o, slice(None), *k)])
     if len(xs) > 2:
         out += xs[2].astype(np.float64).reshape(-1, *[1] * n)
     return out.astype(xs[0].dtype)
 
 
-def _samples(rng: np.random.Generator) -> list[Sample]:
-    def s(x, w, bias=True, **attrs):
-        arrays = (randn(rng, *x), randn(rng, *w)) + ((randn(rng, w[0]),) if bias else ())
-        return Sample(arrays, attrs)
+#: (x shape, w shape, has bias, attrs): the forward samples; the backward ops derive theirs from them
+_CASES = [
+    ((2, 3, 6, 6), (4, 3, 3, 3), True, {}),
+    ((1, 2, 7, 5), (3, 2, 3, 3), False, {"stride": (2, 2), "pads": (1, 1, 1, 1)}),
+    ((1, 4, 7, 8), (6, 2, 3, 2), True, {"dilation": (2, 2), "groups": 2, "pads": (1, 0, 2, 1)}),
+    ((2, 3, 10), (4, 3, 3), True, {"stride": (2,), "pads": (1, 2)}),
+    ((1, 6, 9), (3, 2, 2), False, {"groups": 3, "dilation": (2,)}),
+    ((1, 2, 4, 4), (2, 2, 1, 1), True, {"stride": 2}),
+    ((1, 2, 9, 9), (2, 2, 2, 2), False, {"stride": (3, 3), "pads": (0, 0, 1, 1)}),  # output_padding
+]
 
+
+def _samples(rng: np.random.Generator) -> list[Sample]:
     return [
-        s((2, 3, 6, 6), (4, 3, 3, 3)),
-        s((1, 2, 7, 5), (3, 2, 3, 3), bias=False, stride=(2, 2), pads=(1, 1, 1, 1)),
-        s((1, 4, 7, 8), (6, 2, 3, 2), dilation=(2, 2), groups=2, pads=(1, 0, 2, 1)),
-        s((2, 3, 10), (4, 3, 3), stride=(2,), pads=(1, 2)),
-        s((1, 6, 9), (3, 2, 2), bias=False, groups=3, dilation=(2,)),
-        s((1, 2, 4, 4), (2, 2, 1, 1), stride=2),
+        Sample((randn(rng, *x), randn(rng, *w)) + ((randn(rng, w[0]),) if bias else ()), attrs)
+        for x, w, bias, attrs in _CASES
     ]
+
+
+def _grad(c, g):
+    """dx by a transposed convolution, dw by patches times g, db by summing g."""
+    x, w = c.inputs[:2]
+    gx = c.op("conv_grad_input", [g, w, x], **c.attrs)
+    gw = c.op("conv_grad_weight", [x, g], kernel=tuple(c.type(w).shape[2:]), **c.attrs)
+    gb = [c.op("reduce_sum", [g], axes=(0, *range(2, c.out_type.rank)), keepdims=0)] if len(c.inputs) > 2 else []
+    return [gx, gw, *gb]
 
 
 CONV = register(
@@ -115,5 +130,125 @@ CONV = register(
         samples=_samples,
         style=Style("conv", "conv"),
         doc="N-d convolution of x[N, C, *spatial] with w[out, C/groups, *kernel], plus an optional bias",
+        grad=_grad,
+    )
+)
+
+
+# ---- backward ------------------------------------------------------------------
+
+
+def _grad_input_infer(ts: list[TensorType], attrs: dict) -> TensorType:
+    g, w, x = ts
+    if _infer([x, w], attrs).shape != g.shape:
+        raise ShapeError(f"'conv_grad_input': g {g} is not the output of conv({x}, {w})")
+    return TensorType(g.dtype, x.shape)
+
+
+def _grad_input_lower(ctx, xs, attrs, in_types, out_type):
+    n = in_types[1].rank - 2
+    stride, pads, dilation = window_attrs(attrs, n, "conv")
+    g, w, x = xs
+    return conv_transpose_to(ctx, g, w, x, in_types[2], in_types[1].shape[2:], stride, pads, dilation, attrs["groups"])
+
+
+def _grad_input_ref(xs, attrs):
+    g, w, x = (a.astype(np.float64) for a in xs)
+    stride, pads, dilation = window_attrs(attrs, w.ndim - 2, "conv")
+    xp = pad_spatial(np.zeros_like(x), pads)
+    for k, view, o, i in group_taps(xp, w.shape[2:], stride, dilation, attrs["groups"], w.shape[0]):
+        view[:, i] += np.einsum("no...,oc->nc...", g[:, o], w[(o, slice(None), *k)])
+    return crop_spatial(xp, pads).astype(xs[0].dtype)
+
+
+def _grad_weight_infer(ts: list[TensorType], attrs: dict) -> TensorType:
+    x, g = ts
+    kernel, groups = tuple(attrs["kernel"]), attrs["groups"]
+    c, o = x.shape[1], g.shape[1]
+    if not (isinstance(c, int) and isinstance(o, int)) or c % groups or o % groups:
+        raise ShapeError(f"'conv_grad_weight' needs static channel counts divisible by groups {groups}: {x}, {g}")
+    w = TensorType(x.dtype, (o, c // groups, *kernel))
+    if _infer([x, w], attrs).shape != g.shape:
+        raise ShapeError(f"'conv_grad_weight': g {g} is not the output of conv({x}, {w})")
+    return w
+
+
+def _grad_weight_lower(ctx, xs, attrs, in_types, out_type):
+    """Patches from a Conv with one-hot kernels over x as [N*C, 1, *spatial] -> [N*C, K, *out];
+    then one batched MatMul of patches [N, G, Cg*K, S] and the transposed gradient [N, G, S, Og],
+    summed over the batch. Measured 2-3x faster on onnxruntime CPU than a Conv over transposed tensors."""
+    x, g = xs
+    kernel, groups = tuple(attrs["kernel"]), attrs["groups"]
+    n, K = len(kernel), math.prod(kernel)
+    stride, pads, dilation = window_attrs(attrs, n, "conv")
+    o, cg = out_type.shape[:2]
+    eye = np.eye(K, dtype=out_type.np_dtype).reshape(K, 1, *kernel)
+    x1 = ctx.emit("Reshape", [x, ctx.ints([-1, 1] + [0] * n)])
+    p = ctx.emit(
+        "Conv", [x1, ctx.const(eye, hint="one_hot_kernels")], kernel_shape=list(kernel),
+        strides=list(stride), pads=list(pads), dilations=list(dilation),
+    )
+    s = in_types[1].shape[2:]
+    if all(isinstance(d, int) for d in s):
+        shape = ctx.ints([-1, groups, cg * K, math.prod(s)])
+    else:
+        batch = ctx.emit("Slice", [ctx.emit("Shape", [x]), ctx.ints([0]), ctx.ints([1])])
+        shape = ctx.emit("Concat", [batch, ctx.ints([groups, cg * K, -1])], axis=0)
+    p = ctx.emit("Reshape", [p, shape])
+    gt = ctx.emit("Transpose", [ctx.emit("Reshape", [g, ctx.ints([0, groups, o // groups, -1])])], perm=[0, 1, 3, 2])
+    r = ctx.emit("ReduceSum", [ctx.emit("MatMul", [p, gt]), ctx.ints([0])], keepdims=0)
+    return ctx.emit("Reshape", [ctx.emit("Transpose", [r], perm=[0, 2, 1]), ctx.ints([o, cg, *kernel])])
+
+
+def _grad_weight_ref(xs, attrs):
+    x, g = (a.astype(np.float64) for a in xs)
+    kernel, groups = tuple(attrs["kernel"]), attrs["groups"]
+    stride, pads, dilation = window_attrs(attrs, len(kernel), "conv")
+    out = np.zeros((g.shape[1], x.shape[1] // groups, *kernel))
+    for k, view, o, i in group_taps(pad_spatial(x, pads), kernel, stride, dilation, groups, g.shape[1]):
+        axes = [0, *range(2, x.ndim)]
+        out[(o, slice(None), *k)] = np.tensordot(g[:, o], view[:, i], axes=(axes, axes))
+    return out.astype(xs[0].dtype)
+
+
+def _grad_samples(rng: np.random.Generator, weight: bool) -> list[Sample]:
+    out = []
+    for x, w, _, attrs in _CASES:
+        full = {"stride": None, "pads": None, "dilation": None, "groups": 1, **attrs}
+        y = _infer([TensorType("f32", x), TensorType("f32", w)], full)
+        xa, wa, ga = randn(rng, *x), randn(rng, *w), randn(rng, *y.shape)
+        out.append(Sample((xa, ga), {**attrs, "kernel": w[2:]}) if weight else Sample((ga, wa, xa), attrs))
+    return out
+
+
+_WINDOW = {"stride": None, "pads": None, "dilation": None, "groups": 1}
+
+CONV_GRAD_INPUT = register(
+    Op(
+        name="conv_grad_input",
+        inputs=("g", "w", "x"),
+        attrs=dict(_WINDOW),
+        infer=_grad_input_infer,
+        lower=_grad_input_lower,
+        reference=_grad_input_ref,
+        samples=lambda rng: _grad_samples(rng, weight=False),
+        style=Style("conv", "conv grad x"),
+        doc="the input gradient of conv: g [N, out, *o] through w, transposed, to x's shape (x: shape only)",
+        grad=NOT_DIFFERENTIABLE,
+    )
+)
+
+CONV_GRAD_WEIGHT = register(
+    Op(
+        name="conv_grad_weight",
+        inputs=("x", "g"),
+        attrs={"kernel": REQUIRED, **_WINDOW},
+        infer=_grad_weight_infer,
+        lower=_grad_weight_lower,
+        reference=_grad_weight_ref,
+        samples=lambda rng: _grad_samples(rng, weight=True),
+        style=Style("conv", "conv grad w"),
+        doc="the weight gradient of conv: each weight tap is the sum over batch and positions of g x window",
+        grad=NOT_DIFFERENTIABLE,
     )
 )

@@ -9,7 +9,7 @@ from nngraph.ops.common import broadcast_shapes, randn, same_dtype
 from nngraph.ops.registry import Op, Sample, Style, register
 
 
-def _binary(name: str, symbol: str, onnx_op: str, ref) -> Op:
+def _binary(name: str, symbol: str, onnx_op: str, ref, grad) -> Op:
     def infer(ts: list[TensorType], attrs: dict) -> TensorType:
         dt = same_dtype(ts, symbol)
         return TensorType(dt, broadcast_shapes(ts[0], ts[1], symbol))
@@ -37,11 +37,13 @@ def _binary(name: str, symbol: str, onnx_op: str, ref) -> Op:
             samples=samples,
             style=Style("elementwise", symbol),
             doc=f"a {symbol} b with NumPy broadcasting",
+            grad=lambda c, g: [c.unbroadcast(d, x) for d, x in zip(grad(c, c.v(g), *c.x), c.inputs, strict=True)],
         )
     )
 
 
-ADD = _binary("add", "+", "Add", np.add)
-SUB = _binary("sub", "-", "Sub", np.subtract)
-MUL = _binary("mul", "*", "Mul", np.multiply)
-DIV = _binary("div", "/", "Div", np.divide)
+# grad(ctx, g, a, b) -> (da, db) at the output's shape; the record sums each back to its operand's shape
+ADD = _binary("add", "+", "Add", np.add, lambda c, g, a, b: (g, g))
+SUB = _binary("sub", "-", "Sub", np.subtract, lambda c, g, a, b: (g, -g))
+MUL = _binary("mul", "*", "Mul", np.multiply, lambda c, g, a, b: (g * b, g * a))
+DIV = _binary("div", "/", "Div", np.divide, lambda c, g, a, b: (ga := g / b, -(ga * c.y)))

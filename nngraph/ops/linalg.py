@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from onnx import helper
+
+from nngraph.autodiff.backward import NOT_DIFFERENTIABLE
 from nngraph.errors import ShapeError
 from nngraph.graph.types import INTS, TensorType
+from nngraph.onnx.dtypes import onnx_elem_type
 from nngraph.ops.common import broadcast_shapes, need_float, need_rank, randn, same_dtype
-from nngraph.ops.registry import Op, Sample, Style, register
+from nngraph.ops.registry import REQUIRED, Op, Sample, Style, register
 
 
 def _matmul_infer(ts: list[TensorType], attrs: dict) -> TensorType:
@@ -47,6 +51,30 @@ def _matmul_samples(rng: np.random.Generator) -> list[Sample]:
     return out + [Sample((randn(rng, 2, 5).astype(np.float64), randn(rng, 5, 3).astype(np.float64)))]
 
 
+def _matmul_grad(c, g):
+    """da = g @ b^T, db = a^T @ g, summed over broadcast batch dims; vectors promoted as matmul does."""
+    a, b = c.x
+    g, ra, rb = c.v(g), a.type.rank, b.type.rank
+    a2 = a.f("reshape", shape=(1, -1)) if ra == 1 else a
+    b2 = b.f("reshape", shape=(-1, 1)) if rb == 1 else b
+    if ra == 1 or rb == 1:  # put back the axes matmul dropped from the result
+        nb = g.type.rank - (ra > 1) - (rb > 1)
+        g = g.f("reshape", shape=(0,) * nb + ((1,) if ra == 1 else (0,)) + ((1,) if rb == 1 else (-1,)))
+    t = lambda v: v.f("transpose", perm=(*range(v.type.rank - 2), v.type.rank - 1, v.type.rank - 2))
+    da = g.f("matmul", t(b2))
+    if b2.type.rank == 2 and a2.type.rank > 2:  # one product over all rows instead of a batched one
+        r = a2.type.rank - 1
+        db = t(a2.f("flatten", axis=r)).f("matmul", g.f("flatten", axis=r))
+    else:
+        db = t(a2).f("matmul", g)
+
+    def back(d, x2, x):  # summed over broadcast dims, then a promoted vector made a vector again
+        d = c.v(c.unbroadcast(d, x2))
+        return d if x2 is x else d.f("reshape_like", x)
+
+    return [back(da, a2, a), back(db, b2, b)]
+
+
 MATMUL = register(
     Op(
         name="matmul",
@@ -58,6 +86,7 @@ MATMUL = register(
         samples=_matmul_samples,
         style=Style("linear", "@"),
         doc="a @ b with NumPy semantics: batch dims broadcast, vectors promoted",
+        grad=_matmul_grad,
     )
 )
 
@@ -96,5 +125,61 @@ EMBEDDING = register(
         samples=_embedding_samples,
         style=Style("embed", "embed"),
         doc="rows of table[num, dim] picked by integer indices of any shape",
+        grad=lambda c, g: [c.op("embedding_grad", [g, c.inputs[1]], num=c.type(c.inputs[0]).shape[0]), None],
+    )
+)
+
+
+def _embedding_grad_infer(ts: list[TensorType], attrs: dict) -> TensorType:
+    g, idx = ts
+    num = attrs["num"]
+    if idx.dtype not in INTS or g.shape[:-1] != idx.shape or not isinstance(num, int):
+        raise ShapeError(
+            f"'embedding_grad' needs g [*indices.shape, dim] and integer indices, got {g} and {idx} (num {num!r})"
+        )
+    return TensorType(g.dtype, (num, g.shape[-1]))
+
+
+def _embedding_grad_lower(ctx, xs, attrs, in_types, out_type):
+    """ScatterND with reduction add: repeated indices accumulate, O(indices x dim) work."""
+    g, idx = xs
+    if in_types[1].dtype != "i64":
+        idx = ctx.emit("Cast", [idx], to=onnx_elem_type("i64"))
+    dim = out_type.shape[1]
+    if isinstance(dim, int):
+        shape = ctx.ints([attrs["num"], dim])
+    else:
+        last = ctx.emit("Slice", [ctx.emit("Shape", [g]), ctx.ints([-1]), ctx.ints([2**62])])
+        shape = ctx.emit("Concat", [ctx.ints([attrs["num"]]), last], axis=0)
+    zero = helper.make_tensor("value", onnx_elem_type(out_type.dtype), [1], [0])
+    zeros = ctx.emit("ConstantOfShape", [shape], value=zero)
+    rows = ctx.emit("Unsqueeze", [idx, ctx.ints([-1])])
+    return ctx.emit("ScatterND", [zeros, rows, g], reduction="add")
+
+
+def _embedding_grad_ref(xs, attrs):
+    g, idx = xs
+    out = np.zeros((attrs["num"], g.shape[-1]), g.dtype)
+    np.add.at(out, idx, g)
+    return out
+
+
+EMBEDDING_GRAD = register(
+    Op(
+        name="embedding_grad",
+        inputs=("g", "indices"),
+        attrs={"num": REQUIRED},
+        infer=_embedding_grad_infer,
+        lower=_embedding_grad_lower,
+        reference=_embedding_grad_ref,
+        samples=lambda rng: [
+            Sample((randn(rng, 6, 4), np.array([1, 3, 1, 0, 3, 1])), {"num": 5}),
+            Sample((randn(rng, 2, 3, 3), rng.integers(0, 4, (2, 3)).astype(np.int32)), {"num": 4}),
+            Sample((randn(rng, 5), np.array(2)), {"num": 3}),
+            Sample((randn(rng, 3, 2).astype(np.float64), np.array([0, 0, 0])), {"num": 2}),
+        ],
+        style=Style("embed", "embed grad"),
+        doc="the gradient of a table lookup: rows of g added into a [num, dim] zero table at indices",
+        grad=NOT_DIFFERENTIABLE,
     )
 )

@@ -43,6 +43,17 @@ def _batchnorm_samples(rng: np.random.Generator) -> list[Sample]:
     return [s((4, 3)), s((2, 5, 6)), s((2, 3, 4, 5)), s((1, 2, 3, 3), eps=1e-3)]
 
 
+def _batchnorm_grad(c, g):
+    """Inference form: the statistics are constants, so y is affine in x; none flows to mean and var."""
+    x, scale, bias, mean, var = c.x
+    g, r = c.v(g), x.type.rank
+    col = lambda v: v.f("reshape", shape=(-1,) + (1,) * (r - 2))  # [C] against [N, C, ...]
+    inv = 1 / (var + c.attrs["eps"]).f("sqrt")
+    axes = [0, *range(2, r)]
+    xhat = (x - col(mean)) * col(inv)
+    return [g * col(scale * inv), (g * xhat).sum(axes), g.sum(axes), None, None]
+
+
 BATCHNORM = register(
     Op(
         name="batchnorm",
@@ -56,6 +67,7 @@ BATCHNORM = register(
         samples=_batchnorm_samples,
         style=Style("norm", "batchnorm"),
         doc="(x - mean) / sqrt(var + eps) * scale + bias over channel axis 1, running statistics given",
+        grad=_batchnorm_grad,
     )
 )
 
@@ -83,6 +95,19 @@ def _layernorm_samples(rng: np.random.Generator) -> list[Sample]:
     return [s(4, 8), s(2, 3, 5), s(2, 2, 3, 6), s(7, eps=1e-3)]
 
 
+def _layernorm_grad(c, g):
+    """dx = rstd * (gh - mean(gh) - xhat * mean(gh * xhat)) with gh = g * scale, means over the last axis."""
+    x, scale, _ = c.x
+    g, last = c.v(g), [x.type.rank - 1]
+    xc = x - x.mean(last, keepdims=1)
+    rstd = 1 / ((xc * xc).mean(last, keepdims=1) + c.attrs["eps"]).f("sqrt")
+    xhat = xc * rstd
+    gh = g * scale
+    gx = rstd * (gh - gh.mean(last, keepdims=1) - xhat * (gh * xhat).mean(last, keepdims=1))
+    lead = range(x.type.rank - 1)
+    return [gx, (g * xhat).sum(lead), g.sum(lead)]
+
+
 LAYERNORM = register(
     Op(
         name="layernorm",
@@ -96,6 +121,7 @@ LAYERNORM = register(
         samples=_layernorm_samples,
         style=Style("norm", "layernorm"),
         doc="normalize over the last axis to mean 0 / variance 1, then scale and shift",
+        grad=_layernorm_grad,
     )
 )
 
@@ -124,5 +150,6 @@ DROPOUT = register(
         ],
         style=Style("regularize", "dropout"),
         doc="zero elements with probability p while training; the identity at inference",
+        grad=lambda c, g: [g],
     )
 )

@@ -109,7 +109,9 @@ def _load_families() -> None:
         conv,
         elementwise,
         linalg,
+        math,
         norm,
         pool,
+        reduce,
         shape,
     )

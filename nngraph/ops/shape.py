@@ -6,15 +6,19 @@ import math
 
 import numpy as np
 
+from onnx import helper
+
+from nngraph.autodiff.backward import NOT_DIFFERENTIABLE
 from nngraph.errors import ShapeError
 from nngraph.graph.types import TensorType
+from nngraph.onnx.dtypes import onnx_elem_type
 from nngraph.ops.common import axis_of, dim_add, dims_prod, dims_sum, paren, randn, same_dtype
 from nngraph.ops.registry import REQUIRED, Op, Sample, Style, register
 
 INT64_MAX, INT64_MIN = 2**63 - 1, -(2**63)
 
 
-def _op(name: str, inputs, attrs, infer, lower, reference, samples, doc: str) -> Op:
+def _op(name: str, inputs, attrs, infer, lower, reference, samples, doc: str, grad) -> Op:
     return register(
         Op(
             name=name,
@@ -26,6 +30,7 @@ def _op(name: str, inputs, attrs, infer, lower, reference, samples, doc: str) ->
             samples=samples,
             style=Style("shape", name),
             doc=doc,
+            grad=grad,
         )
     )
 
@@ -33,6 +38,10 @@ def _op(name: str, inputs, attrs, infer, lower, reference, samples, doc: str) ->
 def _samples(rng, cases) -> list[Sample]:
     """Samples from (shapes, attrs) pairs: one random f32 array per shape."""
     return [Sample(tuple(randn(rng, *s) for s in shapes), attrs) for shapes, attrs in cases]
+
+
+#: the gradient of an op that only rearranges elements: g put back into the input's shape
+_reshape_back = lambda c, g: [c.op("reshape_like", [g, c.inputs[0]])]
 
 
 # ---- flatten -------------------------------------------------------------------
@@ -66,6 +75,7 @@ FLATTEN = _op(
         ],
     ),
     "[d0..dk-1, dk..] -> [d0*..*dk-1, dk*..]: collapse the dims before and from axis",
+    _reshape_back,
 )
 
 
@@ -135,6 +145,7 @@ RESHAPE = _op(
         ],
     ),
     "change the shape, same elements in order: 0 copies the input dim, one -1 is inferred",
+    _reshape_back,
 )
 
 
@@ -167,6 +178,7 @@ TRANSPOSE = _op(
         ],
     ),
     "permute the dims: out.shape[i] = x.shape[perm[i]]",
+    lambda c, g: [c.op("transpose", [g], perm=tuple(int(i) for i in np.argsort(c.attrs["perm"])))],
 )
 
 
@@ -195,6 +207,23 @@ def _concat_infer(ts: list[TensorType], attrs: dict) -> TensorType:
     return TensorType(dt, tuple(shape))
 
 
+def _concat_grad(c, g):
+    """Each input's part of g, sliced out; bounds count from the front or, past a symbolic size, the back."""
+    axis = c.attrs["axis"] % c.out_type.rank
+    sizes = [c.type(x).shape[axis] for x in c.inputs]
+    static = lambda ds: all(isinstance(d, int) for d in ds)
+    out = []
+    for i, x in enumerate(c.inputs):
+        before, own, after = sizes[:i], sizes[i : i + 1], sizes[i + 1 :]
+        if not (static(before) or static(own + after)) or not (static(after) or static(before + own)):
+            raise NotImplementedError(f"concat gradient: input {i} lies between inputs of symbolic size {sizes}")
+        start = sum(before) if static(before) else -sum(own + after)
+        end = (-sum(after) or None) if static(after) else sum(before + own)
+        part = c.op("slice", [g], axis=axis, start=start, end=end, step=1)
+        out.append(part if c.type(part).shape == c.type(x).shape else c.op("reshape_like", [part, x]))
+    return out
+
+
 CONCAT = _op(
     "concat",
     ("*xs",),
@@ -212,6 +241,7 @@ CONCAT = _op(
         ],
     ),
     "join tensors along one axis; all other dims must match",
+    _concat_grad,
 )
 
 
@@ -266,6 +296,16 @@ def _slice_ref(xs, attrs):
     return xs[0][tuple(index)]
 
 
+_SLICE_CASES = [
+    ((5, 4), {"axis": 0, "start": 1, "end": 4}),
+    ((2, 7), {"axis": -1, "start": -3}),
+    ((3, 8, 2), {"axis": 1, "start": 1, "end": 100, "step": 2}),
+    ((6,), {"axis": 0, "start": -1, "end": None, "step": -1}),
+    ((6, 2), {"axis": 0, "start": 4, "end": -10, "step": -2}),
+    ((4, 3), {"axis": 1, "start": 5, "end": 9}),
+    ((7,), {"axis": 0, "start": None, "step": -3}),
+]
+
 SLICE = _op(
     "slice",
     ("x",),
@@ -273,17 +313,103 @@ SLICE = _op(
     _slice_infer,
     _slice_lower,
     _slice_ref,
-    lambda rng: _samples(
-        rng,
-        [
-            ([(5, 4)], {"axis": 0, "start": 1, "end": 4}),
-            ([(2, 7)], {"axis": -1, "start": -3}),
-            ([(3, 8, 2)], {"axis": 1, "start": 1, "end": 100, "step": 2}),
-            ([(6,)], {"axis": 0, "start": -1, "end": None, "step": -1}),
-            ([(6, 2)], {"axis": 0, "start": 4, "end": -10, "step": -2}),
-            ([(4, 3)], {"axis": 1, "start": 5, "end": 9}),
-            ([(7,)], {"axis": 0, "start": None, "step": -3}),
-        ],
-    ),
+    lambda rng: _samples(rng, [([shape], attrs) for shape, attrs in _SLICE_CASES]),
     "x[start:end:step] along one axis, with Python's clamping of negative and out-of-range bounds",
+    lambda c, g: [c.op("slice_grad", [g, c.inputs[0]], **c.attrs)],
+)
+
+
+def _slice_grad_infer(ts: list[TensorType], attrs: dict) -> TensorType:
+    g, x = ts
+    if g.rank != x.rank:
+        raise ShapeError(f"'slice_grad' needs g of x's rank, got {g} for {x}")
+    axis_of(x, attrs["axis"], "slice_grad")
+    return TensorType(g.dtype, x.shape)
+
+
+def _slice_grad_lower(ctx, xs, attrs, in_types, out_type):
+    """g padded with zeros where the slice did not look (ScatterND into zeros for steps other than +-1).
+
+    Along a symbolic dim only step 1 is supported (the pads then come from the run-time shape).
+    """
+    g, x = xs
+    rank = out_type.rank
+    axis, d = attrs["axis"] % rank, out_type.shape[attrs["axis"] % rank]
+    start, end, step = attrs["start"], attrs["end"], attrs["step"]
+    if isinstance(d, int):
+        pos = range(d)[slice(start, end, step)]
+        if len(pos) == 0:
+            return ctx.emit("ConstantOfShape", [ctx.emit("Shape", [x])], value=_zero(out_type.dtype))
+        if abs(step) > 1 and len(pos) > 1:
+            return _scatter_rows(ctx, g, x, axis, rank, list(pos), out_type.dtype)
+        if step < 0:
+            g = _slice_lower(ctx, [g], {"axis": axis, "start": None, "end": None, "step": -1}, [], None)
+        lo, hi = min(pos), d - 1 - max(pos)
+        return _pad_axis(ctx, g, x, axis, rank, (lo, None), (hi, None))
+    if step != 1:
+        raise NotImplementedError(f"slice gradient with step {step} along symbolic dim {d}")
+    lo = (start or 0, None) if start is None or start >= 0 else (start, 1)
+    hi = (0, None) if end is None else (-end, None) if end < 0 else (-end, 1)
+    return _pad_axis(ctx, g, x, axis, rank, lo, hi)
+
+
+def _zero(dtype: str):
+    return helper.make_tensor("value", onnx_elem_type(dtype), [1], [0])
+
+
+def _pad_axis(ctx, g, x, axis, rank, lo, hi):
+    """Pad g with zeros along axis, lo before and hi after, each (c, k) meaning c + k * x.shape[axis]."""
+    if not lo[1] and not hi[1]:
+        pads = [0] * (2 * rank)
+        pads[axis], pads[rank + axis] = lo[0], hi[0]
+        return ctx.emit("Pad", [g, ctx.ints(pads)])
+    amount = lambda c, k: ctx.emit("Add", [_dim(ctx, x, axis), ctx.ints([c])]) if k else ctx.ints([c])
+    zeros = lambda n: [ctx.ints([0] * n)] if n else []
+    pieces = [*zeros(axis), amount(*lo), *zeros(rank - 1), amount(*hi), *zeros(rank - 1 - axis)]
+    return ctx.emit("Pad", [g, ctx.emit("Concat", pieces, axis=0)])
+
+
+def _dim(ctx, x, axis):
+    return ctx.emit("Gather", [ctx.emit("Shape", [x]), ctx.ints([axis])], axis=0)
+
+
+def _scatter_rows(ctx, g, x, axis, rank, pos, dtype):
+    """ScatterND of g's slabs along axis into zeros, at constant positions (axis moved to the front)."""
+    perm = [axis, *(i for i in range(rank) if i != axis)]
+    front = lambda t: t if axis == 0 else ctx.emit("Transpose", [t], perm=perm)
+    shape = ctx.emit("Gather", [ctx.emit("Shape", [x]), ctx.ints(perm)], axis=0)
+    zeros = ctx.emit("ConstantOfShape", [shape], value=_zero(dtype))
+    idx = ctx.const(np.asarray(pos, dtype=np.int64).reshape(-1, 1), hint="rows")
+    out = ctx.emit("ScatterND", [zeros, idx, front(g)])
+    return out if axis == 0 else ctx.emit("Transpose", [out], perm=[int(i) for i in np.argsort(perm)])
+
+
+def _slice_grad_ref(xs, attrs):
+    g, x = xs
+    out = np.zeros(x.shape, g.dtype)
+    index = [slice(None)] * x.ndim
+    index[attrs["axis"]] = slice(attrs["start"], attrs["end"], attrs["step"])
+    out[tuple(index)] = g
+    return out
+
+
+def _slice_grad_samples(rng):
+    out = []
+    for shape, attrs in _SLICE_CASES:
+        x = randn(rng, *shape)
+        y = _slice_ref([x], {"start": 0, "end": None, "step": 1, **attrs})
+        out.append(Sample((randn(rng, *y.shape), x), attrs))
+    return out
+
+
+SLICE_GRAD = _op(
+    "slice_grad",
+    ("g", "x"),
+    {"axis": REQUIRED, "start": 0, "end": None, "step": 1},
+    _slice_grad_infer,
+    _slice_grad_lower,
+    _slice_grad_ref,
+    _slice_grad_samples,
+    "the gradient of slice: g placed where x[start:end:step] was taken along axis, zeros elsewhere",
+    NOT_DIFFERENTIABLE,
 )

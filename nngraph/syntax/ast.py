@@ -150,6 +150,21 @@ class ModelDef(Node):
 
 
 @dataclass
+class TargetDecl(Node):
+    name: str
+    type: TensorTypeExpr
+
+
+@dataclass
+class TrainDef(Node):
+    """`train Model { ... }`: target declarations and `field = expression` settings."""
+
+    name: str
+    targets: list[TargetDecl]
+    settings: list[Assign]
+
+
+@dataclass
 class Import(Node):
     path: str
 
@@ -160,3 +175,4 @@ class Module:
     imports: list[Import] = field(default_factory=list)
     blocks: list[BlockDef] = field(default_factory=list)
     models: list[ModelDef] = field(default_factory=list)
+    trains: list[TrainDef] = field(default_factory=list)

@@ -84,6 +84,8 @@ class _ToAst(Transformer):
                 mod.imports.append(it)
             elif isinstance(it, ast.BlockDef):
                 mod.blocks.append(it)
+            elif isinstance(it, ast.TrainDef):
+                mod.trains.append(it)
             else:
                 mod.models.append(it)
         return mod
@@ -108,6 +110,15 @@ class _ToAst(Transformer):
     def model_def(self, meta, c):
         name, (stmts, _close) = c
         return ast.ModelDef(self.s(name), str(name), stmts)
+
+    def train_def(self, meta, c):
+        name, *stmts = c
+        targets = [x for x in stmts if isinstance(x, ast.TargetDecl)]
+        settings = [x for x in stmts if isinstance(x, ast.Assign)]
+        return ast.TrainDef(self.s(name), str(name), targets, settings)
+
+    def target_decl(self, meta, c):
+        return ast.TargetDecl(self.s(c[0]), str(c[0]), c[1])
 
     def body(self, meta, c):
         end = Span(self.file, meta.end_line, meta.end_column - 1, meta.end_line, meta.end_column)

@@ -12,7 +12,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 
 from nngraph.errors import NNError, Span, nearest
 
-KEYWORDS = {"import", "block", "model", "input", "output", "return", "repeat", "true", "false"}
+KEYWORDS = {"import", "block", "model", "train", "target", "input", "output", "return", "repeat", "true", "false"}
 STATEMENT_KEYWORDS = ("input", "output", "return", "repeat")
 
 _WORDS = {
@@ -261,17 +261,17 @@ def _missing_comma(c: _Ctx) -> NNError | None:
 
 def _statement_outside(c: _Ctx) -> NNError | None:
     t = c.token
-    if t is None or c.unclosed() or not ({"MODEL", "BLOCK", "IMPORT"} & c.expected) or "RBRACE" in c.expected:
+    if t is None or c.unclosed() or not ({"MODEL", "BLOCK", "IMPORT", "TRAIN"} & c.expected) or "RBRACE" in c.expected:
         return None
     if t.type == "NAME" or str(t) in STATEMENT_KEYWORDS:
         hint = None
         if t.type == "NAME":
-            best = nearest(str(t), ("model", "block", "import"))
+            best = nearest(str(t), ("model", "block", "import", "train"))
             hint = f"did you mean '{best}'?" if best else None
         return NNError(
             f"{_describe(t)} cannot start a top-level item",
             c.here(),
-            expected="'model', 'block' or 'import' at the top level; statements go inside a model or block",
+            expected="'model', 'block', 'train' or 'import' at the top level; statements go inside a model or block",
             hint=hint,
         )
     return None

@@ -1,0 +1,217 @@
+"""Reductions and the shape plumbing their gradients need: sums, means, argmax, one-hot,
+broadcasting and reshaping to another tensor's (possibly symbolic) shape."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nngraph.autodiff.backward import NOT_DIFFERENTIABLE
+from nngraph.errors import ShapeError
+from nngraph.graph.types import DTYPES, INTS, TensorType
+from nngraph.onnx.dtypes import onnx_elem_type
+from nngraph.ops.common import broadcast_shapes, need_float, randn
+from nngraph.ops.registry import REQUIRED, Op, Sample, Style, register
+
+
+def _axes(t: TensorType, axes, what: str) -> tuple[int, ...]:
+    if axes is None:
+        return tuple(range(t.rank))
+    axes = (axes,) if isinstance(axes, int) else tuple(axes)
+    out = []
+    for a in axes:
+        if not -t.rank <= a < t.rank:
+            raise ShapeError(f"axis {a} is out of range for '{what}' on {t}", expected=f"axes in [{-t.rank}, {t.rank - 1}]")
+        out.append(a % t.rank)
+    return tuple(sorted(set(out)))
+
+
+def _reduced(t: TensorType, axes, keepdims: int, what: str) -> tuple:
+    ax = _axes(t, axes, what)
+    return tuple((1 if i in ax else d) for i, d in enumerate(t.shape) if keepdims or i not in ax)
+
+
+def _back_to(c, g: str) -> str:
+    """The upstream gradient of a reduction, with the reduced axes restored as 1s, broadcast to x."""
+    x = c.inputs[0]
+    if not c.attrs["keepdims"]:
+        ax = _axes(c.type(x), c.attrs["axes"], "reduce")
+        if ax:
+            g = c.op("unsqueeze", [g], axes=ax)
+    return c.op("broadcast_like", [g, x])
+
+
+def _reduce(name: str, onnx_op: str, ref, grad, axes_as_input: bool) -> Op:
+    def infer(ts, attrs):
+        if name != "reduce_sum":
+            need_float(ts[0], name)
+        return TensorType(ts[0].dtype, _reduced(ts[0], attrs["axes"], attrs["keepdims"], name))
+
+    def lower(ctx, xs, attrs, in_types, out_type):
+        ax = _axes(in_types[0], attrs["axes"], name)
+        if axes_as_input:
+            return ctx.emit(onnx_op, [xs[0], ctx.ints(list(ax))], keepdims=attrs["keepdims"])
+        return ctx.emit(onnx_op, xs, axes=list(ax), keepdims=attrs["keepdims"])
+
+    def reference(xs, attrs):
+        ax = _axes(TensorType("f64", xs[0].shape), attrs["axes"], name)
+        return np.asarray(ref(xs[0], axis=ax, keepdims=bool(attrs["keepdims"]))).astype(xs[0].dtype)
+
+    def samples(rng):
+        return [Sample((randn(rng, 3, 4),), {"axes": None, "keepdims": 0}),
+                Sample((randn(rng, 2, 3, 4),), {"axes": (0, 2), "keepdims": 1}),
+                Sample((randn(rng, 2, 3, 4).astype(np.float64),), {"axes": (-1,), "keepdims": 0}),
+                Sample((randn(rng, 4, 3, 2, 2),), {"axes": (0, 2, 3), "keepdims": 0})]
+
+    return register(Op(name, ("x",), {"axes": None, "keepdims": 0}, infer, lower, reference, samples,
+                       Style("reduce", name), f"{name} over axes (all when none)", grad))
+
+
+def _sum_grad(c, g):
+    return [_back_to(c, g)]
+
+
+def _mean_grad(c, g):
+    x = c.inputs[0]
+    n = c.op("dim_size", [x], axes=_axes(c.type(x), c.attrs["axes"], "reduce_mean"), dtype=c.type(x).dtype)
+    return [c.op("div", [_back_to(c, g), n])]
+
+
+def _max_grad(c, g):
+    """To every element equal to the maximum (ties share the full gradient, as with a mask)."""
+    x = c.inputs[0]
+    y = _back_to_value(c)
+    hit = c.op("cast", [c.op("equal", [x, y])], to=c.type(x).dtype)
+    return [c.op("mul", [_back_to(c, g), hit])]
+
+
+def _back_to_value(c) -> str:
+    y = c.node
+    if not c.attrs["keepdims"]:
+        ax = _axes(c.type(c.inputs[0]), c.attrs["axes"], "reduce_max")
+        if ax:
+            y = c.op("unsqueeze", [y], axes=ax)
+    return y
+
+
+REDUCE_SUM = _reduce("reduce_sum", "ReduceSum", np.sum, _sum_grad, axes_as_input=True)
+REDUCE_MEAN = _reduce("reduce_mean", "ReduceMean", np.mean, _mean_grad, axes_as_input=False)
+REDUCE_MAX = _reduce("reduce_max", "ReduceMax", np.max, _max_grad, axes_as_input=False)
+
+
+def _dim_size_infer(ts, attrs):
+    _axes(ts[0], attrs["axes"], "dim_size")
+    return TensorType(attrs["dtype"], ())
+
+
+def _dim_size_lower(ctx, xs, attrs, in_types, out_type):
+    ax = _axes(in_types[0], attrs["axes"], "dim_size")
+    shape = ctx.emit("Shape", xs)
+    picked = ctx.emit("Gather", [shape, ctx.ints(list(ax))], axis=0)
+    n = ctx.emit("ReduceProd", [picked], keepdims=0)
+    return ctx.emit("Cast", [n], to=onnx_elem_type(attrs["dtype"]))
+
+
+DIM_SIZE = register(Op(
+    "dim_size", ("x",), {"axes": None, "dtype": "f32"}, _dim_size_infer, _dim_size_lower,
+    lambda xs, a: np.asarray(np.prod([xs[0].shape[i] for i in _axes(TensorType("f32", xs[0].shape), a["axes"], "")]),
+                             dtype=DTYPES[a["dtype"]]),
+    lambda rng: [Sample((randn(rng, 3, 4),), {"axes": None}), Sample((randn(rng, 2, 3, 5),), {"axes": (0, 2)}),
+                 Sample((randn(rng, 2, 3),), {"axes": (1,), "dtype": "f64"})],
+    Style("shape", "size"), "the number of elements over axes, as a float scalar (symbolic dims known at run time)",
+    lambda c, g: NOT_DIFFERENTIABLE))
+
+
+def _argmax_infer(ts, attrs):
+    return TensorType("i64", _reduced(ts[0], (attrs["axis"],), attrs["keepdims"], "argmax"))
+
+
+ARGMAX = register(Op(
+    "argmax", ("x",), {"axis": -1, "keepdims": 0}, _argmax_infer,
+    lambda ctx, xs, attrs, it, ot: ctx.emit("ArgMax", xs, axis=attrs["axis"], keepdims=attrs["keepdims"]),
+    lambda xs, a: (np.expand_dims(np.argmax(xs[0], axis=a["axis"]), a["axis"]) if a["keepdims"]
+                   else np.argmax(xs[0], axis=a["axis"])).astype(np.int64),
+    lambda rng: [Sample((randn(rng, 3, 4),), {}), Sample((randn(rng, 2, 3, 4),), {"axis": 1, "keepdims": 1}),
+                 Sample((randn(rng, 5, 2),), {"axis": 0})],
+    Style("reduce", "argmax"), "index of the largest value along an axis (the first on ties)",
+    lambda c, g: NOT_DIFFERENTIABLE))
+
+
+def _one_hot_infer(ts, attrs):
+    if ts[0].dtype not in INTS:
+        raise ShapeError(f"'one_hot' needs integer indices, got {ts[0]}", expected="i32 or i64 labels")
+    if attrs["depth"] < 1:
+        raise ShapeError(f"'one_hot' needs depth >= 1, got {attrs['depth']}")
+    return TensorType(attrs["dtype"], (*ts[0].shape, attrs["depth"]))
+
+
+def _one_hot_lower(ctx, xs, attrs, in_types, out_type):
+    """onnxruntime implements OneHot for int64 indices with float32 values: cast around it."""
+    idx = xs[0] if in_types[0].dtype == "i64" else ctx.emit("Cast", xs, to=onnx_elem_type("i64"))
+    values = ctx.const(np.asarray([0, 1], dtype=np.float32))
+    y = ctx.emit("OneHot", [idx, ctx.ints([attrs["depth"]]), values], axis=-1)
+    return y if attrs["dtype"] == "f32" else ctx.emit("Cast", [y], to=onnx_elem_type(attrs["dtype"]))
+
+
+ONE_HOT = register(Op(
+    "one_hot", ("indices",), {"depth": REQUIRED, "dtype": "f32"}, _one_hot_infer, _one_hot_lower,
+    lambda xs, a: (xs[0][..., None] == np.arange(a["depth"])).astype(DTYPES[a["dtype"]]),
+    lambda rng: [Sample((rng.integers(0, 5, (6,)),), {"depth": 5}),
+                 Sample((rng.integers(0, 3, (2, 4)),), {"depth": 3, "dtype": "f64"}),
+                 Sample((rng.integers(0, 7, (3,)).astype(np.int32),), {"depth": 7})],
+    Style("shape", "one-hot"), "one-hot rows for integer labels (labels out of range give zero rows)",
+    lambda c, g: NOT_DIFFERENTIABLE))
+
+
+def _unsqueeze_infer(ts, attrs):
+    shape = list(ts[0].shape)
+    rank = len(shape) + len(attrs["axes"])
+    for a in sorted(x % rank for x in attrs["axes"]):
+        shape.insert(a, 1)
+    return ts[0].with_shape(shape)
+
+
+UNSQUEEZE = register(Op(
+    "unsqueeze", ("x",), {"axes": REQUIRED}, _unsqueeze_infer,
+    lambda ctx, xs, attrs, it, ot: ctx.emit("Unsqueeze", [xs[0], ctx.ints(list(attrs["axes"]))]),
+    lambda xs, a: np.expand_dims(xs[0], tuple(a["axes"])),
+    lambda rng: [Sample((randn(rng, 3, 4),), {"axes": (1,)}), Sample((randn(rng, 3),), {"axes": (0, 2)}),
+                 Sample((randn(rng, 2, 3),), {"axes": (-1,)})],
+    Style("shape", "unsqueeze"), "insert size-1 axes",
+    lambda c, g: [c.op("reshape_like", [g, c.inputs[0]])]))
+
+
+def _like_infer(what: str):
+    def infer(ts, attrs):
+        x, like = ts
+        if what == "broadcast_like":
+            shape = broadcast_shapes(x, like, what)
+            if shape != like.shape:
+                raise ShapeError(f"'{what}': {x} does not broadcast to {like}", expected="a shape broadcastable to the target")
+        else:
+            shape = like.shape
+            if x.is_static and like.is_static and x.numel() != like.numel():
+                raise ShapeError(f"'{what}': cannot reshape {x} to {like}", expected="the same number of elements")
+        return TensorType(x.dtype, shape)
+
+    return infer
+
+
+def _shape_of(onnx_op: str):
+    return lambda ctx, xs, attrs, it, ot: ctx.emit(onnx_op, [xs[0], ctx.emit("Shape", [xs[1]])])
+
+
+BROADCAST_LIKE = register(Op(
+    "broadcast_like", ("x", "like"), {}, _like_infer("broadcast_like"), _shape_of("Expand"),
+    lambda xs, a: np.broadcast_to(xs[0], xs[1].shape).copy(),
+    lambda rng: [Sample((randn(rng, 3, 1), randn(rng, 3, 4))), Sample((randn(rng, 4), randn(rng, 2, 3, 4))),
+                 Sample((randn(rng, 1, 1), randn(rng, 2, 5)))],
+    Style("shape", "broadcast"), "x broadcast to the shape of `like` (known at run time)",
+    lambda c, g: [c.unbroadcast(g, c.inputs[0]), None]))
+
+RESHAPE_LIKE = register(Op(
+    "reshape_like", ("x", "like"), {}, _like_infer("reshape_like"), _shape_of("Reshape"),
+    lambda xs, a: xs[0].reshape(xs[1].shape),
+    lambda rng: [Sample((randn(rng, 3, 4), randn(rng, 12))), Sample((randn(rng, 2, 6), randn(rng, 3, 2, 2))),
+                 Sample((randn(rng, 5), randn(rng, 5, 1)))],
+    Style("shape", "reshape"), "x reshaped to the shape of `like` (known at run time)",
+    lambda c, g: [c.op("reshape_like", [g, c.inputs[0]]), None]))

@@ -1,0 +1,60 @@
+"""`nngraph eval`: a compiled inference model scored on a data set (numpy + onnxruntime only).
+
+A model written by `nngraph train` records its data split, so by default the
+score is on the same held-out samples that training never saw.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nngraph.errors import NNError
+from nngraph.runtime import data as datasets
+from nngraph.runtime.session import Session
+
+
+def _load(data: str, input_name: str, target_name: str, input_rank: int) -> datasets.Dataset:
+    if data == "digits":
+        return datasets.load_digits(input_name, target_name, flat=input_rank == 2)
+    path = Path(data)
+    if path.suffix == ".npz":
+        return datasets.load_npz(path, [input_name], [target_name])
+    if path.suffix == ".csv":
+        return datasets.load_csv(path, [input_name], [target_name])
+    raise NNError(f"unknown data '{data}'", expected="digits, a .npz file or a .csv file")
+
+
+def evaluate_file(model: str | Path, data: str = "digits", device: str = "cpu", everything: bool = False,
+                  batch: int = 512) -> dict[str, Any]:
+    sess = Session(model, device=device)
+    meta = sess._sess.get_modelmeta().custom_metadata_map
+    train = json.loads(meta["nngraph_train"]) if "nngraph_train" in meta else None
+    if len(sess.inputs) != 1:
+        raise NNError("eval scores models with one input", expected="a model with one input")
+    (name, (shape, _)), = sess.inputs.items()
+    target = train["targets"][0] if train else "label"
+    ds = _load(data, name, target, len(shape))
+    split = "all"
+    if train and not everything and train["validation"] > 0 and data == train["data"]:
+        _, ds = ds.split(train["validation"], train["seed"])
+        split = f"held-out {train['validation']:g}"
+    n, correct, nll, sq = 0, 0.0, 0.0, 0.0
+    out_name = sess.outputs[0]
+    for feeds in ds.batches(batch, 0, epoch=0, shuffle=False):
+        y = feeds.pop(target)
+        pred = sess.run(feeds)[out_name].astype(np.float64)
+        n += len(y)
+        if np.issubdtype(y.dtype, np.integer) and pred.ndim == y.ndim + 1:
+            correct += float((pred.argmax(-1) == y).sum())
+            z = pred - pred.max(-1, keepdims=True)
+            logp = z - np.log(np.exp(z).sum(-1, keepdims=True))
+            nll -= float(np.take_along_axis(logp, y[..., None], -1).sum())
+        else:
+            sq += float(np.abs(pred - y).sum())
+    if correct or nll:
+        return {"samples": n, "split": split, "accuracy": correct / n, "loss": nll / n}
+    return {"samples": n, "split": split, "mae": sq / n}

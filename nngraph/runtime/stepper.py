@@ -1,0 +1,76 @@
+"""Run a compiled training-step model: parameters and optimizer state stay in OrtValues
+(on the GPU under CUDA), bound with IOBinding; input and output buffers swap every step,
+so a step copies nothing it need not. Needs only numpy and onnxruntime."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from nngraph.errors import NNError
+from nngraph.runtime.session import _providers
+
+
+def session_options(threads: int | None) -> ort.SessionOptions:
+    opts = ort.SessionOptions()
+    # ORT_ENABLE_ALL adds NCHWc layout conversions around convolutions whose weights are
+    # inputs, which slows the training step (../shared/notes): EXTENDED is the measured best.
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    if threads:
+        opts.intra_op_num_threads = threads
+    opts.log_severity_level = 3
+    return opts
+
+
+class Stepper:
+    """One training-step (or gradients, or eval) model with its state held between calls."""
+
+    def __init__(self, model: bytes | str | os.PathLike, initial: dict[str, np.ndarray], device: str = "cpu",
+                 threads: int | None = None):
+        self.sess = ort.InferenceSession(model if isinstance(model, bytes) else str(model),
+                                         session_options(threads), providers=_providers(device))
+        self.device = "cuda" if self.sess.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
+        if device == "cuda" and self.device != "cuda":
+            raise NNError("CUDA was asked for, but onnxruntime could not start its CUDA provider",
+                          expected="CUDA and cuDNN matching this onnxruntime-gpu, or --device cpu")
+        meta = self.sess.get_modelmeta().custom_metadata_map
+        self.interface: dict[str, Any] = json.loads(meta["nngraph_training"])
+        i = self.interface
+        self.state_names: list[str] = i["params"] + i["buffers"] + i["slots"]
+        self.reported = [o for o in i["outputs"] if not o.startswith("next/")]
+        dev, idx = ("cuda", 0) if self.device == "cuda" else ("cpu", 0)
+        missing = [n for n in self.state_names if n not in initial]
+        if missing:
+            raise NNError(f"no initial value for '{missing[0]}'", expected="a checkpoint with every parameter and slot")
+        self._cur = {n: ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(initial[n]), dev, idx) for n in self.state_names}
+        self._nxt = {n: ort.OrtValue.ortvalue_from_numpy(np.empty_like(initial[n]), dev, idx) for n in self.state_names}
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """One step: `feeds` holds the batch, targets, lr, step and noise; returns loss and metrics
+        (and gradients for a gradients model). The state advances to the step's `next/` outputs."""
+        b = self.sess.io_binding()
+        for name, arr in feeds.items():
+            b.bind_cpu_input(name, np.ascontiguousarray(arr))
+        bound = []  # IOBinding returns outputs in the order they were bound
+        for n in self.state_names:
+            b.bind_ortvalue_input(n, self._cur[n])
+            if f"next/{n}" in self.interface["outputs"]:
+                b.bind_ortvalue_output(f"next/{n}", self._nxt[n])
+                bound.append(f"next/{n}")
+        for o in self.reported:
+            b.bind_output(o, "cpu")
+            bound.append(o)
+        self.sess.run_with_iobinding(b)
+        result = {name: v.numpy() for name, v in zip(bound, b.get_outputs(), strict=True) if name in self.reported}
+        for n in self.state_names:
+            if f"next/{n}" in self.interface["outputs"]:
+                self._cur[n], self._nxt[n] = self._nxt[n], self._cur[n]
+        return result
+
+    def state(self) -> dict[str, np.ndarray]:
+        """A host copy of every parameter, buffer and optimizer slot."""
+        return {n: self._cur[n].numpy().copy() for n in self.state_names}

@@ -1,0 +1,193 @@
+"""The training-step model: forward, backward and optimizer update as ONE plain-ONNX graph.
+
+Inputs, in this order (names are stable; README documents them):
+  the model's inputs, the targets, `lr` (f32 scalar), `step` (i64 scalar, 1 for the
+  first step), every parameter (`dense_1.weight`...), every buffer
+  (`batchnorm_1.running_mean`...), every optimizer slot (`dense_1.weight.m`...),
+  and one uniform [0, 1) noise input per dropout layer (`dropout_1.noise`).
+Outputs: `loss`, each metric (`accuracy`...), then `next/NAME` for every
+parameter, buffer and optimizer slot, in the input order.
+The gradients-only model has the same inputs less `lr`, `step` and the slots, and
+outputs `loss`, the metrics, `grad/PARAM` for each parameter and `next/BUFFER`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import onnx
+
+from nngraph.autodiff.backward import backward
+from nngraph.errors import NNError
+from nngraph.graph.build import Builder
+from nngraph.graph.ir import Graph
+from nngraph.graph.program import Program
+from nngraph.graph.types import TensorType
+from nngraph.onnx.lower import check, lower
+from nngraph.ops import registry
+from nngraph.syntax import ast
+from nngraph.training import optimizers
+from nngraph.training.spec import TrainSpec
+
+
+@dataclass
+class Interface:
+    """Names and roles of the step model's inputs and outputs; stored in its metadata as JSON."""
+
+    kind: str  # "step", "grads" or "eval" (loss and metrics of the inference form)
+    inputs: list[str]
+    targets: list[str]
+    params: list[str]
+    buffers: list[str]
+    slots: list[str]
+    noise: dict[str, list]  # input name -> [drop probability, shape with symbolic dims]
+    metrics: list[str]
+    optimizer: str
+    settings: dict
+    outputs: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @staticmethod
+    def from_json(text: str) -> Interface:
+        return Interface(**json.loads(text))
+
+    @property
+    def order(self) -> list[str]:
+        """Every input of the ONNX model, in order."""
+        head = self.inputs + self.targets
+        if self.kind == "step":
+            return head + ["lr", "step"] + self.params + self.buffers + self.slots + list(self.noise)
+        return head + self.params + self.buffers + list(self.noise)  # eval has no noise
+
+
+@dataclass
+class Compiled:
+    graph: Graph
+    interface: Interface
+    initial: dict[str, np.ndarray]  # parameters, buffers and optimizer slots at step 0
+
+    def to_onnx(self) -> onnx.ModelProto:
+        model = lower(self.graph, self.interface.order, {"nngraph_training": self.interface.to_json()})
+        check(model)
+        return model
+
+
+class _Adder:
+    """Adds nodes to the training graph; the update has no source span of its own."""
+
+    def __init__(self, graph: Graph, span):
+        self.g, self.span = graph, span
+
+    def op(self, name: str, inputs: list[str], **attrs) -> str:
+        op = registry.get(name)
+        full = op.full_attrs(attrs)
+        t = op.infer([self.g.type(i) for i in inputs], full)
+        return self.g.add(f"update/{name}", name, inputs, t, self.span, full, scope="update")
+
+    def const(self, value: float, dtype: str = "f32") -> str:
+        arr = np.asarray(value, dtype=TensorType(dtype, ()).np_dtype)
+        return self.g.add("update/const", "const", [], TensorType(dtype, ()), self.span, value=arr)
+
+    def input(self, name: str, t: TensorType) -> str:
+        return self.g.add(name, "input", [], t, self.span)
+
+
+def compile_training(prog: Program, spec: TrainSpec, seed: int = 0, kind: str = "step") -> Compiled:
+    """Build the training graph of `spec` (kind "step": with the optimizer; "grads": gradients only;
+    "eval": the inference form's loss and metrics, parameters as inputs)."""
+    if spec.model not in prog.models:
+        raise NNError(f"train section names no known model '{spec.model}'", spec.span,
+                      expected="the name of a model in this file").suggest(spec.model, prog.models)
+    b = Builder(prog, seed, training=kind != "eval")
+    scope = b.start(prog.models[spec.model])
+    model_outputs = dict(b.graph.outputs)
+    for td in spec.targets:
+        b.input_decl(td, scope)
+        b.targets.add(td.name)
+    loss = b.tensor(b.eval(spec.loss, scope), spec.loss.span, "the loss", scope).node
+    if b.graph.type(loss).rank != 0:
+        raise NNError(f"the loss must be a scalar, got {b.graph.type(loss)}", spec.loss.span,
+                      expected="a loss such as cross_entropy(logits, label), which averages over the batch")
+    g = b.graph
+    outputs = {"loss": loss}
+    for m in spec.metrics:
+        if not model_outputs or not spec.targets:
+            raise NNError(f"metric '{m.name}' needs a model output and a target", m.span)
+        first_out, first_target = next(iter(model_outputs)), spec.targets[0].name
+        call = ast.Call(m.span, m.name, m.span, [ast.Name(m.span, first_out), ast.Name(m.span, first_target)],
+                        [ast.KwArg(m.span, k, ast.Number(m.span, v)) for k, v in m.args.items()])
+        outputs[m.name] = b.tensor(b.eval(call, scope), m.span, f"metric {m.name}", scope).node
+    for buf, new in b.state_updates.items():
+        outputs[f"next/{buf}"] = new
+    g.outputs = outputs
+    b.finish()
+
+    params = g.params(trainable=True)
+    buffers = [p for p in g.params(trainable=False) if kind == "eval" or p in b.state_updates]
+    if kind == "eval":
+        data_inputs = [i for i in g.inputs if i not in b.targets]
+        iface = Interface(kind, data_inputs, [t.name for t in spec.targets], params, buffers, [], {},
+                          [m.name for m in spec.metrics], spec.optimizer.name, dict(spec.optimizer.args), list(g.outputs))
+        return Compiled(g, iface, {p: g.node(p)["value"] for p in params + buffers})
+    grads = backward(g, loss, params)
+    add = _Adder(g, spec.span)
+    if spec.clip_norm:
+        grads = _clip(add, grads, spec.clip_norm)
+    initial = {p: g.node(p)["value"] for p in params + buffers}
+    data_inputs = [i for i in g.inputs if i not in b.targets and i not in b.noise]
+    noise = {n: [p, list(g.type(n).shape)] for n, p in b.noise.items()}
+    iface = Interface(kind, data_inputs, [t.name for t in spec.targets], params, buffers, [], noise,
+                      [m.name for m in spec.metrics], spec.optimizer.name, dict(spec.optimizer.args))
+    new_outputs = {"loss": loss, **{m: outputs[m] for m in iface.metrics}}
+    if kind == "grads":
+        new_outputs.update({f"grad/{p}": grads[p] for p in params})
+        new_outputs.update({f"next/{x}": b.state_updates[x] for x in buffers})
+    else:
+        lr = add.input("lr", TensorType("f32", ()))
+        step = add.input("step", TensorType("i64", ()))
+        g.inputs += [lr, step]  # kept even when the optimizer does not read them (sgd ignores step)
+        t = add.op("cast", [step], to="f32")
+        s = spec.optimizer.args
+        names = optimizers.slots(spec.optimizer.name, s)
+        next_params, next_slots = {}, {}
+        for p in params:
+            pt = g.type(p)
+            cast = (lambda x, pt=pt: x if pt.dtype == "f32" else add.op("cast", [x], to=pt.dtype))
+            state = {}
+            for slot in names:
+                sid = add.input(f"{p}.{slot}", pt)
+                iface.slots.append(sid)
+                state[slot] = sid
+                initial[sid] = np.zeros(pt.shape, pt.np_dtype)
+            new_p, new_state = optimizers.update(
+                spec.optimizer.name, add.op, lambda v, dt=pt.dtype: add.const(v, dt), p, grads[p], state,
+                cast(lr), cast(t), s)
+            next_params[p] = new_p
+            next_slots.update({f"{p}.{k}": v for k, v in new_state.items()})
+        new_outputs.update({f"next/{p}": next_params[p] for p in params})
+        new_outputs.update({f"next/{x}": b.state_updates[x] for x in buffers})
+        new_outputs.update({f"next/{sl}": next_slots[sl] for sl in iface.slots})
+    g.outputs = new_outputs
+    g.prune()
+    iface.outputs = list(new_outputs)
+    return Compiled(g, iface, initial)
+
+
+def _clip(add: _Adder, grads: dict[str, str], max_norm: float) -> dict[str, str]:
+    """Scale all gradients by min(1, max_norm / (global norm + 1e-6)), as clip_grad_norm_."""
+    total = None
+    for gr in grads.values():
+        sq = add.op("reduce_sum", [add.op("mul", [gr, gr])], axes=None, keepdims=0)
+        sq = sq if add.g.type(sq).dtype == "f32" else add.op("cast", [sq], to="f32")
+        total = sq if total is None else add.op("add", [total, sq])
+    norm = add.op("sqrt", [total])
+    scale = add.op("minimum", [add.const(1.0), add.op("div", [add.const(max_norm), add.op("add", [norm, add.const(1e-6)])])])
+    out = {}
+    for p, gr in grads.items():
+        dt = add.g.type(gr).dtype
+        out[p] = add.op("mul", [gr, scale if dt == "f32" else add.op("cast", [scale], to=dt)])
+    return out

@@ -1,0 +1,242 @@
+"""The training loop: mini-batches through the compiled step model, held-out evaluation,
+checkpoints that resume bit for bit, early stopping, and a NaN guard."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from nngraph.errors import NNError
+from nngraph.fileio import atomic_write_bytes
+from nngraph.graph.build import build_graph
+from nngraph.graph.program import Program
+from nngraph.runtime import data as datasets
+from nngraph.runtime.checkpoint import load_checkpoint, save_checkpoint
+from nngraph.runtime.stepper import Stepper, session_options
+from nngraph.training.schedules import learning_rate
+from nngraph.training.spec import TrainSpec
+from nngraph.training.step import compile_training
+
+
+@dataclass
+class Result:
+    final_loss: float
+    metrics: dict[str, float]
+    steps: int
+    seconds: float
+    samples_per_second: float
+    model: str | None
+    device: str
+    epochs: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d.pop("history")
+        return d
+
+
+class Trainer:
+    """Trains the model of a `train` section. `fit(X, y)` takes arrays for the first input and
+    target; without them the section's `data` is used."""
+
+    def __init__(self, prog: Program, spec: TrainSpec, seed: int | None = None, device: str = "cpu",
+                 threads: int | None = None, out: str | Path | None = None, progress: bool = True):
+        self.prog, self.spec = prog, spec
+        self.seed = spec.seed if seed is None else seed
+        self.device, self.threads = device, threads
+        self.out = Path(out) if out is not None else None
+        self.progress = progress
+        self.step_c = compile_training(prog, spec, self.seed, "step")
+        self.eval_c = compile_training(prog, spec, self.seed, "eval")
+        self.iface = self.step_c.interface
+        self.stepper = Stepper(self.step_c.to_onnx().SerializeToString(), self.step_c.initial, device, threads)
+        self.device = self.stepper.device
+        ev = self.eval_c.to_onnx()
+        self.eval_sess = ort.InferenceSession(ev.SerializeToString(), session_options(threads),
+                                              providers=self.stepper.sess.get_providers())
+        self.step = 0
+        self.epoch = 0
+        self.history: list[dict[str, Any]] = []
+
+    # ---- data ------------------------------------------------------------------------
+
+    def _specs(self) -> tuple[dict, dict]:
+        g = self.step_c.graph
+        ins = {i: (g.type(i).shape, g.type(i).dtype) for i in self.iface.inputs}
+        tg = {t: (g.type(t).shape, g.type(t).dtype) for t in self.iface.targets}
+        return ins, tg
+
+    def dataset(self, X=None, y=None) -> datasets.Dataset:
+        ins, tg = self._specs()
+        if X is not None:
+            if len(ins) != 1 or len(tg) != 1:
+                raise NNError("fit(X, y) needs a model with one input and one target; pass a Dataset instead")
+            ds = datasets.Dataset({next(iter(ins)): np.asarray(X)}, {next(iter(tg)): np.asarray(y)}, "arrays")
+        else:
+            d = self.spec.data
+            in_names, tg_names = list(ins), list(tg)
+            if d.name == "digits":
+                (shape, _), = ins.values() if len(ins) == 1 else (((), ""),)
+                ds = datasets.load_digits(in_names[0], tg_names[0], flat=len(shape) == 2)
+            else:
+                path = Path(d.args["path"])
+                if not path.is_absolute():
+                    path = Path(d.span.file).parent / path
+                loader = datasets.load_npz if d.name == "npz" else datasets.load_csv
+                ds = loader(path, in_names, tg_names)
+        classes = self._num_classes()
+        return datasets.check_against(ds, ins, tg, classes)
+
+    def _num_classes(self) -> dict[str, int] | None:
+        """Labels of a cross-entropy target must lie in [0, classes)."""
+        g = self.eval_c.graph
+        out = {}
+        for n in g.g:
+            d = g.node(n)
+            if d["op"] == "one_hot" and d["inputs"][0] in self.iface.targets:
+                out[d["inputs"][0]] = d["attrs"]["depth"]
+        return out or None
+
+    def _noise(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if not self.iface.noise:
+            return {}
+        dims: dict[str, int] = {}
+        g = self.step_c.graph
+        for name in self.iface.inputs + self.iface.targets:
+            for d, n in zip(g.type(name).shape, feeds[name].shape, strict=True):
+                if isinstance(d, str):
+                    dims[d] = n
+        rng = np.random.default_rng([self.seed, self.step, 7])  # a function of the step: resumable
+        out = {}
+        for name, (_, shape) in self.iface.noise.items():
+            out[name] = rng.random([d if isinstance(d, int) else dims[d] for d in shape], dtype=np.float32)
+        return out
+
+    # ---- loop ------------------------------------------------------------------------
+
+    def resume(self, path: str | Path) -> None:
+        arrays, meta = load_checkpoint(path)
+        if meta.get("source_sha256") not in (None, self.step_c.graph.source_hash):
+            print("warning: the checkpoint was made from a different source", file=sys.stderr)
+        self.stepper = Stepper(self.step_c.to_onnx().SerializeToString(), arrays, self.device, self.threads)
+        self.step, self.epoch = int(meta["step"]), int(meta["epoch"])
+        self.history = list(meta.get("history", []))
+
+    def evaluate(self, ds: datasets.Dataset, batch: int = 512) -> dict[str, float]:
+        state = self.stepper.state()
+        sums: dict[str, float] = {}
+        n = 0
+        for feeds in ds.batches(batch, self.seed, epoch=0, shuffle=False):
+            k = len(next(iter(feeds.values())))
+            feeds.update({p: state[p] for p in self.eval_c.interface.params + self.eval_c.interface.buffers})
+            outs = self.eval_sess.run(None, feeds)
+            for name, v in zip(self.eval_c.interface.outputs, outs, strict=True):
+                sums[name] = sums.get(name, 0.0) + float(v) * k
+            n += k
+        return {k: v / max(n, 1) for k, v in sums.items()}
+
+    def fit(self, X=None, y=None, epochs: int | None = None, dataset: datasets.Dataset | None = None) -> Result:
+        spec = self.spec
+        epochs = epochs or spec.epochs
+        ds = dataset if dataset is not None else self.dataset(X, y)
+        train, held = ds.split(spec.validation, self.seed) if spec.validation > 0 else (ds, None)
+        per_epoch = math.ceil(len(train) / spec.batch)
+        total = per_epoch * epochs
+        base_lr = spec.optimizer.args["lr"]
+        start, samples, last_loss = time.perf_counter(), 0, float("nan")
+        best, patience_left = None, (spec.early_stopping.args["patience"] if spec.early_stopping else None)
+        while self.epoch < epochs:
+            t0, ep_loss, ep_n = time.perf_counter(), 0.0, 0
+            for i, feeds in enumerate(train.batches(spec.batch, self.seed, epoch=self.epoch)):
+                self.step += 1
+                k = len(next(iter(feeds.values())))
+                feeds["lr"] = np.asarray(learning_rate(base_lr, spec.schedule, self.step, self.epoch, total), np.float32)
+                feeds["step"] = np.asarray(self.step, np.int64)
+                feeds.update(self._noise(feeds))
+                out = self.stepper.run(feeds)
+                loss = float(out["loss"])
+                if not math.isfinite(loss):
+                    ck = f"; the last good checkpoint is {self.out / 'checkpoint.npz'}" if self.out else ""
+                    raise NNError(f"the loss became {loss} at step {self.step} (epoch {self.epoch + 1}){ck}",
+                                  hint="lower the learning rate, or set clip_norm in the train section")
+                ep_loss += loss * k
+                ep_n += k
+                samples += k
+                if self.progress:
+                    self._bar(i + 1, per_epoch, epochs, ep_loss / ep_n, samples / (time.perf_counter() - start), t0)
+            self.epoch += 1
+            last_loss = ep_loss / max(ep_n, 1)
+            row: dict[str, Any] = {"epoch": self.epoch, "loss": last_loss, "lr": float(feeds["lr"]),
+                                   "seconds": time.perf_counter() - t0}
+            if held is not None and len(held):
+                row.update({f"val_{k}": v for k, v in self.evaluate(held).items()})
+            self.history.append(row)
+            if self.progress:
+                print("\r" + "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items())
+                      + " " * 10, file=sys.stderr)
+            if self.out is not None:
+                self.save_checkpoint(self.out / "checkpoint.npz")
+            if spec.early_stopping is not None:
+                metric = spec.early_stopping.args["metric"]
+                key = f"val_{metric}" if f"val_{metric}" in row else metric
+                if key not in row:
+                    raise NNError(f"early_stopping watches '{metric}', which is not measured",
+                                  spec.early_stopping.span, expected="loss or one of the metrics")
+                value = row[key] if metric == "loss" else -row[key]  # lower is better
+                if best is None or value < best:
+                    best, patience_left = value, spec.early_stopping.args["patience"]
+                else:
+                    patience_left -= 1
+                    if patience_left <= 0:
+                        break
+        seconds = time.perf_counter() - start
+        final = self.history[-1] if self.history else {}
+        metrics = {k[4:]: v for k, v in final.items() if k.startswith("val_") and k != "val_loss"}
+        model_path = None
+        if self.out is not None:
+            model_path = str(self.save_model(self.out / "model.onnx"))
+            atomic_write_bytes(self.out / "history.json", json.dumps(self.history, indent=1).encode())
+        return Result(last_loss, metrics, self.step, seconds, samples / max(seconds, 1e-9), model_path, self.device,
+                      self.epoch, self.history)
+
+    def _bar(self, i: int, n: int, epochs: int, loss: float, rate: float, t0: float) -> None:
+        width = 24
+        done = int(width * i / n)
+        eta = (time.perf_counter() - t0) / i * (n - i)
+        print(f"\repoch {self.epoch + 1}/{epochs} [{'=' * done}{'.' * (width - done)}] {i}/{n} "
+              f"loss {loss:.4f}  {rate:,.0f} samples/s  ETA {eta:.0f}s ", end="", file=sys.stderr, flush=True)
+
+    # ---- files -----------------------------------------------------------------------
+
+    def save_checkpoint(self, path: str | Path) -> None:
+        meta = {"step": self.step, "epoch": self.epoch, "seed": self.seed, "history": self.history,
+                "source_sha256": self.step_c.graph.source_hash, "model": self.spec.model}
+        save_checkpoint(path, self.stepper.state(), meta)
+
+    def inference_model(self):
+        """The inference model (dropout gone, running statistics) with the trained weights."""
+        from nngraph.compiler import Model
+
+        graph, rows = build_graph(self.prog, self.spec.model, self.seed)
+        state = self.stepper.state()
+        for p in graph.params():
+            if p in state:
+                graph.node(p)["value"] = state[p]
+        model = Model(graph, rows)
+        data = self.spec.data
+        model.metadata["nngraph_train"] = json.dumps(
+            {"data": data.name, "path": data.args.get("path"), "validation": self.spec.validation, "seed": self.seed,
+             "inputs": self.iface.inputs, "targets": self.iface.targets, "steps": self.step})
+        return model
+
+    def save_model(self, path: str | Path) -> Path:
+        return self.inference_model().save(path)

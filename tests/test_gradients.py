@@ -1,0 +1,79 @@
+"""Walks the registry: every operator has a gradient rule, and each rule matches
+central finite differences of the operator's NumPy reference (float64)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nngraph.autodiff.backward import NOT_DIFFERENTIABLE, backward
+from nngraph.graph.ir import Graph
+from nngraph.graph.reference import evaluate_nodes
+from nngraph.graph.types import TensorType, dtype_name
+from nngraph.ops.registry import all_ops
+
+OPS = all_ops()
+#: Float inputs that take no gradient by design: (op, input position) -> why.
+NO_GRAD = {("batchnorm", 3): "running mean", ("batchnorm", 4): "running variance"}
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_every_op_has_a_gradient_rule(name):
+    assert OPS[name].grad is not None, f"{name} has no gradient rule"
+
+
+def as64(a: np.ndarray) -> np.ndarray:
+    return a.astype(np.float64) if a.dtype.kind == "f" else a
+
+
+def op_graph(op, arrays, attrs, rng):
+    """x0..xn -> op -> y; loss = sum(y * r) for a fixed random r."""
+    g = Graph("grad_test")
+    xs = []
+    for i, a in enumerate(arrays):
+        xs.append(g.add(f"x{i}", "input", [], TensorType(dtype_name(a.dtype), a.shape), None))
+        g.inputs.append(xs[-1])
+    full = op.full_attrs(attrs)
+    y = g.add("y", op.name, xs, op.infer([g.type(x) for x in xs], full), None, full)
+    yt = g.type(y)
+    r = rng.standard_normal(yt.shape).astype(yt.np_dtype)
+    rn = g.add("r", "const", [], yt, None, value=r)
+    prod = g.add("prod", "mul", [y, rn], yt, None, {})
+    loss = g.add("loss", "reduce_sum", [prod], TensorType(yt.dtype, ()), None, {"axes": None, "keepdims": 0})
+    return g, xs, loss, r
+
+
+@pytest.mark.parametrize("name", sorted(n for n in OPS if OPS[n].grad not in (None, NOT_DIFFERENTIABLE)))
+def test_gradient_matches_finite_differences(name):
+    op = OPS[name]
+    rng = np.random.default_rng(3)
+    for sample in op.samples(np.random.default_rng(2)):
+        arrays = [as64(a) for a in sample.inputs]
+        if not any(a.dtype.kind == "f" for a in arrays) or op.infer(
+            [TensorType(dtype_name(a.dtype), a.shape) for a in arrays], op.full_attrs(sample.attrs)
+        ).dtype not in ("f32", "f64"):
+            continue
+        g, xs, loss, r = op_graph(op, arrays, sample.attrs, rng)
+        wrt = [x for i, (x, a) in enumerate(zip(xs, arrays, strict=True)) if a.dtype.kind == "f" and (name, i) not in NO_GRAD]
+        grads = backward(g, loss, wrt)
+        feeds = dict(zip(xs, arrays, strict=True))
+        got = evaluate_nodes(g, feeds, [grads[w] for w in wrt])
+        full = op.full_attrs(sample.attrs)
+
+        def f(vals):
+            return float(np.sum(op.reference(vals, full) * r))
+
+        for w, gw in zip(wrt, got, strict=True):
+            i = xs.index(w)
+            a = arrays[i]
+            assert gw.shape == a.shape
+            idx = rng.choice(a.size, size=min(a.size, 12), replace=False)
+            for j in idx:
+                eps = 1e-6 * max(1.0, abs(a.flat[j]))
+                hi, lo = [v.copy() for v in arrays], [v.copy() for v in arrays]
+                hi[i].flat[j] += eps
+                lo[i].flat[j] -= eps
+                fd = (f(hi) - f(lo)) / (2 * eps)
+                assert abs(gw.flat[j] - fd) <= 1e-4 * max(1.0, abs(fd)), (
+                    f"{name} {sample.attrs}: d/dx{i}[{j}] symbolic {gw.flat[j]} vs finite difference {fd}"
+                )
