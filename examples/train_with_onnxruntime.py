@@ -1,7 +1,7 @@
 """Train the digits MLP with bare onnxruntime and numpy: no nngraph import.
 
-    nngraph compile examples/digits_mlp.nn --train -o step.onnx     # also writes step.npz
-    python examples/train_with_onnxruntime.py step.onnx step.npz nngraph/data/digits.npz
+nngraph compile examples/digits_mlp.nn --train -o step.onnx     # also writes step.npz
+python examples/train_with_onnxruntime.py step.onnx step.npz nngraph/data/digits.npz
 """
 
 import json
@@ -19,10 +19,10 @@ with np.load(data) as d:
 rng, names, batch = np.random.default_rng(0), [o.name for o in sess.get_outputs()], 32
 for step in range(1, 401):
     i = rng.integers(0, len(X), batch)
-    feeds = {"image": X[i], "label": y[i], "lr": np.float32(0.05), "step": np.int64(step), **state}
+    feeds = {"image": X[i], "label": y[i], "lr": np.array(0.05, np.float32), "step": np.array(step), **state}
     for name, (_, shape) in iface["noise"].items():  # dropout: fresh uniform noise each step
         feeds[name] = rng.random([batch if isinstance(s, str) else s for s in shape], dtype=np.float32)
-    out = dict(zip(names, sess.run(None, feeds)))
+    out = dict(zip(names, sess.run(None, feeds), strict=True))
     state = {k.removeprefix("next/"): v for k, v in out.items() if k.startswith("next/")}
     if step % 100 == 0:
         print(f"step {step}: loss {out['loss']:.4f}  accuracy {out['accuracy']:.3f}")

@@ -47,8 +47,10 @@ def cmd_compile(args) -> int:
         atomic_write_bytes(out, model.SerializeToString())
         init = out.with_suffix(".npz")
         save_checkpoint(init, c.initial, {"step": 0, "epoch": 0, "interface": c.interface.to_json()})
-        print(f"wrote {out} ({c.interface.kind} model of {m.name}, {len(model.graph.node)} ONNX nodes) "
-              f"and its initial state {init}")
+        print(
+            f"wrote {out} ({c.interface.kind} model of {m.name}, {len(model.graph.node)} ONNX nodes) "
+            f"and its initial state {init}"
+        )
         return 0
     m.save(out)
     print(f"wrote {out} (model {m.name}, {m.param_count:,} parameters, {len(m.onnx.graph.node)} ONNX nodes)")
@@ -58,7 +60,9 @@ def cmd_compile(args) -> int:
 def cmd_train(args) -> int:
     m = _compile(args)
     out = Path(args.out)
-    tr = m.trainer(device=args.device, seed=args.seed if args.seed_given else None, out=out, progress=not args.quiet)
+    tr = m.trainer(
+        device=args.device, seed=args.seed if args.seed_given else None, out=out, progress=not args.quiet
+    )
     if args.resume:
         ck = out / "checkpoint.npz"
         if not ck.is_file():
@@ -69,8 +73,10 @@ def cmd_train(args) -> int:
         print(json.dumps(result.summary()))
     else:
         metrics = "  ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
-        print(f"trained {m.name}: {result.steps} steps in {result.seconds:.1f} s on {result.device} "
-              f"({result.samples_per_second:,.0f} samples/s); final loss {result.final_loss:.4f}; held-out {metrics}")
+        print(
+            f"trained {m.name}: {result.steps} steps in {result.seconds:.1f} s on {result.device} "
+            f"({result.samples_per_second:,.0f} samples/s); final loss {result.final_loss:.4f}; held-out {metrics}"
+        )
         print(f"wrote {result.model}, {out / 'checkpoint.npz'}, {out / 'history.json'}")
     return 0
 
@@ -79,7 +85,11 @@ def cmd_eval(args) -> int:
     from nngraph.runtime.evaluate import evaluate_file
 
     result = evaluate_file(args.model_file, args.data, device=args.device, everything=args.all)
-    print(json.dumps(result) if args.json else "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in result.items()))
+    print(
+        json.dumps(result)
+        if args.json
+        else "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in result.items())
+    )
     return 0
 
 
@@ -171,8 +181,12 @@ def parser() -> argparse.ArgumentParser:
     source_cmd("graph", cmd_graph, "print the graph, one line per node")
     c = source_cmd("compile", cmd_compile, "write the inference model as ONNX")
     c.add_argument("-o", "--output", help="the .onnx file to write")
-    c.add_argument("--train", action="store_true", help="write the training-step model (and its initial state .npz)")
-    c.add_argument("--grads", action="store_true", help="write the gradients-only model (and its initial state .npz)")
+    c.add_argument(
+        "--train", action="store_true", help="write the training-step model (and its initial state .npz)"
+    )
+    c.add_argument(
+        "--grads", action="store_true", help="write the gradients-only model (and its initial state .npz)"
+    )
 
     t = source_cmd("train", cmd_train, "train the model of the file's train section")
     t.add_argument("--epochs", type=int, help="override the section's epochs")
@@ -189,10 +203,12 @@ def parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="evaluate an inference model on a data set")
     e.add_argument("model_file")
-    e.add_argument("--data", default="digits", help='digits, or a .npz/.csv file')
+    e.add_argument("--data", default="digits", help="digits, or a .npz/.csv file")
     e.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     e.add_argument("--json", action="store_true")
-    e.add_argument("--all", action="store_true", help="every sample, not only the held-out split used in training")
+    e.add_argument(
+        "--all", action="store_true", help="every sample, not only the held-out split used in training"
+    )
     e.set_defaults(fn=cmd_eval)
 
     r = sub.add_parser("run", help="run an ONNX model on .npy inputs")

@@ -65,15 +65,24 @@ class Model:
         """The `train` section for this model, checked."""
         prog = self.program
         if prog is None or self.name not in prog.trains:
-            raise NNError(f"model '{self.name}' has no train section", expected=f"a 'train {self.name} {{ ... }}' section")
+            raise NNError(
+                f"model '{self.name}' has no train section",
+                expected=f"a 'train {self.name} {{ ... }}' section",
+            )
         return read_train(prog.trains[self.name])
 
     def training(self, kind: str = "step") -> Compiled:
         """The training-step model ("step"), the gradients-only model ("grads") or the eval model."""
         return compile_training(self.program, self.train_spec(), self.seed, kind)
 
-    def trainer(self, device: str = "cpu", seed: int | None = None, out: str | Path | None = None,
-                progress: bool = False, threads: int | None = None):
+    def trainer(
+        self,
+        device: str = "cpu",
+        seed: int | None = None,
+        out: str | Path | None = None,
+        progress: bool = False,
+        threads: int | None = None,
+    ):
         """A Trainer for this model's train section (see nngraph.training.trainer)."""
         from nngraph.training.trainer import Trainer
 

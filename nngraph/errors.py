@@ -47,7 +47,9 @@ def nearest(name: str, candidates: Iterable[str]) -> str | None:
     hits = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
     if hits:
         return hits[0]
-    stems = [c for c in options if len(c) >= 2 and len(name) >= 2 and (name.startswith(c) or c.startswith(name))]
+    stems = [
+        c for c in options if len(c) >= 2 and len(name) >= 2 and (name.startswith(c) or c.startswith(name))
+    ]
     if stems:  # 'lrate' -> 'lr', 'conv' -> 'conv2d'
         return min(stems, key=lambda c: abs(len(c) - len(name)))
     lowered = {c.lower(): c for c in options}

@@ -54,13 +54,17 @@ def test_gradient_matches_finite_differences(name):
         ).dtype not in ("f32", "f64"):
             continue
         g, xs, loss, r = op_graph(op, arrays, sample.attrs, rng)
-        wrt = [x for i, (x, a) in enumerate(zip(xs, arrays, strict=True)) if a.dtype.kind == "f" and (name, i) not in NO_GRAD]
+        wrt = [
+            x
+            for i, (x, a) in enumerate(zip(xs, arrays, strict=True))
+            if a.dtype.kind == "f" and (name, i) not in NO_GRAD
+        ]
         grads = backward(g, loss, wrt)
         feeds = dict(zip(xs, arrays, strict=True))
         got = evaluate_nodes(g, feeds, [grads[w] for w in wrt])
         full = op.full_attrs(sample.attrs)
 
-        def f(vals):
+        def f(vals, full=full, r=r):
             return float(np.sum(op.reference(vals, full) * r))
 
         for w, gw in zip(wrt, got, strict=True):

@@ -18,7 +18,10 @@ BASE = "    data = digits\n    target label: i64[batch]\n    loss = cross_entrop
 
 
 def test_defaults_and_settings():
-    s = spec(BASE + "    optimizer = sgd(lr=0.1, momentum=0.9, nesterov=true)\n    batch = 16\n    metrics = [accuracy]")
+    s = spec(
+        BASE
+        + "    optimizer = sgd(lr=0.1, momentum=0.9, nesterov=true)\n    batch = 16\n    metrics = [accuracy]"
+    )
     assert (s.optimizer.name, s.optimizer.args["lr"], s.optimizer.args["nesterov"]) == ("sgd", 0.1, True)
     assert s.batch == 16 and s.epochs == 10 and [m.name for m in s.metrics] == ["accuracy"]
     assert spec(BASE).optimizer.name == "adam"
@@ -34,7 +37,7 @@ def test_defaults_and_settings():
         (BASE + "    metrics = [acuracy]", 9, "unknown metric acuracy", "accuracy"),
         ("    data = digits\n    target label: i64[batch]", 5, "has no loss", None),
         (BASE + "    batch = 3\n    batch = 4", 10, "given twice", None),
-        (BASE + '    data = npz()', 9, "given twice", None),
+        (BASE + "    data = npz()", 9, "given twice", None),
     ],
 )
 def test_setting_mistakes(body, line, message, hint):
@@ -50,13 +53,19 @@ def test_loss_must_be_scalar_and_target_used():
     src = MODEL + "train M {\n    data = digits\n    target label: i64[batch]\n    loss = logits\n}\n"
     with pytest.raises(NNError, match="the loss must be a scalar"):
         ng.compile_source(src, "t.nn").training()
-    src = MODEL + "train M {\n    data = digits\n    target label: i64[batch]\n    target extra: f32[batch]\n    loss = cross_entropy(logits, label)\n}\n"
+    src = (
+        MODEL
+        + "train M {\n    data = digits\n    target label: i64[batch]\n    target extra: f32[batch]\n    loss = cross_entropy(logits, label)\n}\n"
+    )
     with pytest.raises(NNError, match="target 'extra' is never used"):
         ng.compile_source(src, "t.nn").training()
 
 
 def test_cross_entropy_label_mismatch():
-    src = MODEL + "train M {\n    data = digits\n    target label: f32[batch]\n    loss = cross_entropy(logits, label)\n}\n"
+    src = (
+        MODEL
+        + "train M {\n    data = digits\n    target label: f32[batch]\n    loss = cross_entropy(logits, label)\n}\n"
+    )
     with pytest.raises(NNError) as e:
         ng.compile_source(src, "t.nn").training()
     assert "integer class labels" in e.value.message and e.value.span.line == 8

@@ -57,7 +57,9 @@ def main() -> None:
                 print(f"  {key:24s} {med * 1000:8.1f} ms")
             total = statistics.median(r["total compile_file+save"] for r in runs)
             verdict = "ok" if total < TARGET_S else "SLOW"
-            print(f"  target < {TARGET_S:.1f} s: {total:.2f} s ({total / TARGET_S:.2f} of the budget) {verdict}")
+            print(
+                f"  target < {TARGET_S:.1f} s: {total:.2f} s ({total / TARGET_S:.2f} of the budget) {verdict}"
+            )
 
 
 if __name__ == "__main__":

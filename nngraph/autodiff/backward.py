@@ -115,13 +115,19 @@ class GradCtx:
         try:
             t = op.infer([self.graph.type(i) for i in inputs], full)
         except ShapeError as e:
-            raise AssertionError(f"gradient rule of {self.graph.node(self.node)['op']} built a bad {name}: {e}") from None
-        return self.graph.add(f"grad/{self.node}/{name}", name, inputs, t, self.span, full, scope=f"grad/{self.node}")
+            raise AssertionError(
+                f"gradient rule of {self.graph.node(self.node)['op']} built a bad {name}: {e}"
+            ) from None
+        return self.graph.add(
+            f"grad/{self.node}/{name}", name, inputs, t, self.span, full, scope=f"grad/{self.node}"
+        )
 
     def const(self, value: Any, like: str | V | TensorType) -> str:
         t = like if isinstance(like, TensorType) else self.type(like)
         arr = np.asarray(value, dtype=t.np_dtype)
-        return self.graph.add(f"grad/{self.node}/const", "const", [], TensorType(t.dtype, arr.shape), self.span, value=arr)
+        return self.graph.add(
+            f"grad/{self.node}/const", "const", [], TensorType(t.dtype, arr.shape), self.span, value=arr
+        )
 
     def unbroadcast(self, g: str | V, to: str | V) -> str:
         """Sum a gradient over the axes along which `to` was broadcast, back to `to`'s shape."""
@@ -130,7 +136,9 @@ class GradCtx:
         if gt.shape == tt.shape:
             return g
         lead = gt.rank - tt.rank
-        axes = list(range(lead)) + [lead + i for i, d in enumerate(tt.shape) if d == 1 and gt.shape[lead + i] != 1]
+        axes = list(range(lead)) + [
+            lead + i for i, d in enumerate(tt.shape) if d == 1 and gt.shape[lead + i] != 1
+        ]
         if axes:
             g = self.op("reduce_sum", [g], axes=tuple(axes), keepdims=0)
         if self.graph.type(g).shape != tt.shape:
@@ -155,7 +163,9 @@ def backward(graph: Graph, loss: str, wrt: list[str]) -> dict[str, str]:
         reach |= nx.descendants(g, w) | {w}
     active = needed & reach
     order = [n for n in graph.topo() if n in active]
-    seed = graph.add("grad/seed", "const", [], graph.type(loss), None, value=np.ones((), graph.type(loss).np_dtype))
+    seed = graph.add(
+        "grad/seed", "const", [], graph.type(loss), None, value=np.ones((), graph.type(loss).np_dtype)
+    )
     grads: dict[str, list[str]] = {loss: [seed]}
     for n in reversed(order):
         if n not in grads:

@@ -99,10 +99,15 @@ class Builder:
         self.scope = Scope("")
         self.run(m.body, self.scope)
         for name, decl in self.scope.pending_outputs.items():
-            raise NNError(f"output '{name}' is declared but never assigned", decl.span,
-                          expected=f"a statement '{name} = ...' after the declaration")
+            raise NNError(
+                f"output '{name}' is declared but never assigned",
+                decl.span,
+                expected=f"a statement '{name} = ...' after the declaration",
+            )
         if not self.graph.outputs:
-            raise NNError(f"model '{m.name}' has no output", m.span, expected="at least one 'output name = expression'")
+            raise NNError(
+                f"model '{m.name}' has no output", m.span, expected="at least one 'output name = expression'"
+            )
         return self.scope
 
     def finish(self) -> tuple[Graph, list[SummaryRow]]:
@@ -110,8 +115,12 @@ class Builder:
         for inp in self.graph.inputs:
             if self.graph.g.out_degree(inp) == 0 and inp not in self.graph.outputs.values():
                 what = "target" if inp in self.targets else "input"
-                raise NNError(f"{what} '{inp}' is never used", self.graph.node(inp)["span"],
-                              expected=f"every {what} to reach an output or the loss", hint="remove it, or use it")
+                raise NNError(
+                    f"{what} '{inp}' is never used",
+                    self.graph.node(inp)["span"],
+                    expected=f"every {what} to reach an output or the loss",
+                    hint="remove it, or use it",
+                )
         live = set(self.graph.g)
         return self.graph, [r for r in self.rows if r.node in live]
 

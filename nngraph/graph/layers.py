@@ -267,7 +267,10 @@ def _batchnorm_train(ctx: LayerCtx, x, scale, bias, mean, var, eps: float, momen
     y = ctx.op("mul", [ctx.op("mul", [xc, inv]), ctx.op("reshape", [scale], shape=as_channels)])
     y = ctx.op("add", [y, ctx.op("reshape", [bias], shape=as_channels)])
     n = ctx.op("dim_size", [x], axes=axes, dtype=t.dtype)
-    unbiased = ctx.op("mul", [ctx.op("reshape", [v], shape=(c,)), ctx.op("div", [n, ctx.op("sub", [n, ctx.scalar(1.0, x)])])])
+    unbiased = ctx.op(
+        "mul",
+        [ctx.op("reshape", [v], shape=(c,)), ctx.op("div", [n, ctx.op("sub", [n, ctx.scalar(1.0, x)])])],
+    )
     keep, m = ctx.scalar(1.0 - momentum, x), ctx.scalar(momentum, x)
     blend = lambda old, new: ctx.op("add", [ctx.op("mul", [old, keep]), ctx.op("mul", [new, m])])
     ctx.update(mean, blend(mean, ctx.op("reshape", [mu], shape=(c,))))
@@ -275,14 +278,20 @@ def _batchnorm_train(ctx: LayerCtx, x, scale, bias, mean, var, eps: float, momen
     return y
 
 
-@layer("dropout", [A("p", "float", 0.5)], doc="zero each element with probability p while training (scaled by 1/(1-p)); identity in inference")
+@layer(
+    "dropout",
+    [A("p", "float", 0.5)],
+    doc="zero each element with probability p while training (scaled by 1/(1-p)); identity in inference",
+)
 def dropout(ctx: LayerCtx, xs: list[str], a: dict) -> str:
     (x,) = xs
     if not 0 <= a["p"] < 1:
         ctx.fail(f"dropout probability must be in [0, 1), got {a['p']}", expected="0 <= p < 1")
     if not ctx.training or a["p"] == 0:
         return ctx.op("dropout", [x], p=a["p"])
-    keep = ctx.op("cast", [ctx.op("greater_equal", [ctx.noise(x, a["p"]), ctx.scalar(a["p"], x)])], to=ctx.type(x).dtype)
+    keep = ctx.op(
+        "cast", [ctx.op("greater_equal", [ctx.noise(x, a["p"]), ctx.scalar(a["p"], x)])], to=ctx.type(x).dtype
+    )
     return ctx.op("mul", [ctx.op("mul", [x, keep]), ctx.scalar(1.0 / (1.0 - a["p"]), x)])
 
 

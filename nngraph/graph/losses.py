@@ -9,12 +9,21 @@ from nngraph.graph.types import FLOATS, INTS
 def _class_inputs(ctx: LayerCtx, logits: str, labels: str, what: str) -> int:
     lt, yt = ctx.type(logits), ctx.type(labels)
     if lt.dtype not in FLOATS:
-        ctx.fail(f"{what} needs float logits, got {lt}", expected="the model's raw scores, e.g. f32[batch, classes]")
+        ctx.fail(
+            f"{what} needs float logits, got {lt}",
+            expected="the model's raw scores, e.g. f32[batch, classes]",
+        )
     if yt.dtype not in INTS:
-        ctx.fail(f"{what} needs integer class labels, got {yt}", expected="labels such as i64[batch]",
-                 hint="for one-hot or probability targets use mse or binary_cross_entropy")
+        ctx.fail(
+            f"{what} needs integer class labels, got {yt}",
+            expected="labels such as i64[batch]",
+            hint="for one-hot or probability targets use mse or binary_cross_entropy",
+        )
     if lt.shape[:-1] != yt.shape:
-        ctx.fail(f"{what}: logits {lt} and labels {yt} do not match", expected=f"labels shaped {list(lt.shape[:-1])}")
+        ctx.fail(
+            f"{what}: logits {lt} and labels {yt} do not match",
+            expected=f"labels shaped {list(lt.shape[:-1])}",
+        )
     c = lt.shape[-1]
     if not isinstance(c, int):
         ctx.fail(f"{what} needs a fixed number of classes, got {lt}")
@@ -25,8 +34,12 @@ def _mean(ctx: LayerCtx, x: str) -> str:
     return ctx.op("reduce_mean", [x], axes=None, keepdims=0)
 
 
-@layer("cross_entropy", [A("label_smoothing", "float", 0.0)], n_tensors=2,
-       doc="mean cross entropy of logits [..., C] against integer labels [...], as torch.nn.CrossEntropyLoss")
+@layer(
+    "cross_entropy",
+    [A("label_smoothing", "float", 0.0)],
+    n_tensors=2,
+    doc="mean cross entropy of logits [..., C] against integer labels [...], as torch.nn.CrossEntropyLoss",
+)
 def cross_entropy(ctx: LayerCtx, xs: list[str], a: dict) -> str:
     logits, labels = xs
     c = _class_inputs(ctx, logits, labels, "cross_entropy")
@@ -36,7 +49,9 @@ def cross_entropy(ctx: LayerCtx, xs: list[str], a: dict) -> str:
     logp = ctx.op("log_softmax", [logits], axis=-1)
     target = ctx.op("one_hot", [labels], depth=c, dtype=ctx.type(logits).dtype)
     if s:
-        target = ctx.op("add", [ctx.op("mul", [target, ctx.scalar(1 - s, logits)]), ctx.scalar(s / c, logits)])
+        target = ctx.op(
+            "add", [ctx.op("mul", [target, ctx.scalar(1 - s, logits)]), ctx.scalar(s / c, logits)]
+        )
     picked = ctx.op("reduce_sum", [ctx.op("mul", [logp, target])], axes=(-1,), keepdims=0)
     return ctx.op("neg", [_mean(ctx, picked)])
 
@@ -44,18 +59,29 @@ def cross_entropy(ctx: LayerCtx, xs: list[str], a: dict) -> str:
 def _pair(ctx: LayerCtx, pred: str, target: str, what: str) -> None:
     pt, tt = ctx.type(pred), ctx.type(target)
     if pt.shape != tt.shape or pt.dtype != tt.dtype:
-        ctx.fail(f"{what}: prediction {pt} and target {tt} must have one shape and dtype", expected=f"a target {pt}")
+        ctx.fail(
+            f"{what}: prediction {pt} and target {tt} must have one shape and dtype",
+            expected=f"a target {pt}",
+        )
 
 
-@layer("binary_cross_entropy", [], n_tensors=2,
-       doc="mean binary cross entropy of logits against 0/1 targets, as BCEWithLogitsLoss (numerically stable)")
+@layer(
+    "binary_cross_entropy",
+    [],
+    n_tensors=2,
+    doc="mean binary cross entropy of logits against 0/1 targets, as BCEWithLogitsLoss (numerically stable)",
+)
 def binary_cross_entropy(ctx: LayerCtx, xs: list[str], a: dict) -> str:
     x, t = xs
     _pair(ctx, x, t, "binary_cross_entropy")
     # max(x, 0) - x*t + log(1 + exp(-|x|))
     zero = ctx.scalar(0.0, x)
-    soft = ctx.op("log", [ctx.op("add", [ctx.scalar(1.0, x), ctx.op("exp", [ctx.op("neg", [ctx.op("abs", [x])])])])])
-    return _mean(ctx, ctx.op("add", [ctx.op("sub", [ctx.op("maximum", [x, zero]), ctx.op("mul", [x, t])]), soft]))
+    soft = ctx.op(
+        "log", [ctx.op("add", [ctx.scalar(1.0, x), ctx.op("exp", [ctx.op("neg", [ctx.op("abs", [x])])])])]
+    )
+    return _mean(
+        ctx, ctx.op("add", [ctx.op("sub", [ctx.op("maximum", [x, zero]), ctx.op("mul", [x, t])]), soft])
+    )
 
 
 @layer("mse", [], n_tensors=2, doc="mean squared error")
@@ -93,13 +119,25 @@ def accuracy(ctx: LayerCtx, xs: list[str], a: dict) -> str:
     return _mean(ctx, ctx.op("cast", [hit], to=ctx.type(logits).dtype))
 
 
-@layer("top_k_accuracy", [A("k", "int", 5)], n_tensors=2, doc="fraction of rows whose label is among the k largest logits")
+@layer(
+    "top_k_accuracy",
+    [A("k", "int", 5)],
+    n_tensors=2,
+    doc="fraction of rows whose label is among the k largest logits",
+)
 def top_k_accuracy(ctx: LayerCtx, xs: list[str], a: dict) -> str:
     logits, labels = xs
     c = _class_inputs(ctx, logits, labels, "top_k_accuracy")
     dt = ctx.type(logits).dtype
-    true = ctx.op("reduce_sum", [ctx.op("mul", [logits, ctx.op("one_hot", [labels], depth=c, dtype=dt)])], axes=(-1,), keepdims=1)
-    above = ctx.op("reduce_sum", [ctx.op("cast", [ctx.op("greater", [logits, true])], to=dt)], axes=(-1,), keepdims=0)
+    true = ctx.op(
+        "reduce_sum",
+        [ctx.op("mul", [logits, ctx.op("one_hot", [labels], depth=c, dtype=dt)])],
+        axes=(-1,),
+        keepdims=1,
+    )
+    above = ctx.op(
+        "reduce_sum", [ctx.op("cast", [ctx.op("greater", [logits, true])], to=dt)], axes=(-1,), keepdims=0
+    )
     return _mean(ctx, ctx.op("cast", [ctx.op("less", [above, ctx.scalar(a["k"], logits)])], to=dt))
 
 

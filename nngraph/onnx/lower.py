@@ -18,7 +18,9 @@ def value_info(name: str, t: TensorType, doc: str = "") -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, onnx_elem_type(t.dtype), dims, doc_string=doc)
 
 
-def lower(graph: Graph, inputs: list[str] | None = None, metadata: dict[str, str] | None = None) -> onnx.ModelProto:
+def lower(
+    graph: Graph, inputs: list[str] | None = None, metadata: dict[str, str] | None = None
+) -> onnx.ModelProto:
     """Graph -> ONNX. `inputs` lists the graph inputs in order (default: graph.inputs); a
     parameter listed there becomes an input instead of an initializer (the training step)."""
     inputs = list(graph.inputs) if inputs is None else inputs
@@ -49,9 +51,8 @@ def lower(graph: Graph, inputs: list[str] | None = None, metadata: dict[str, str
         producer_version=__version__,
         doc_string=f"{graph.name}, compiled by nngraph {__version__}",
     )
-    helper.set_model_props(
-        model, {"nngraph_version": __version__, "source_sha256": graph.source_hash, "model": graph.name}
-    )
+    props = {"nngraph_version": __version__, "source_sha256": graph.source_hash, "model": graph.name}
+    helper.set_model_props(model, {**props, **(metadata or {})})
     return model
 
 

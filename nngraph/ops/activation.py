@@ -117,7 +117,11 @@ def _log_softmax(x, attrs):
 
 
 RELU = _unary(
-    "relu", lambda x, a: np.maximum(x, 0), _simple("Relu"), "max(x, 0)", lambda c, g, x, y: g * y.mask("greater")
+    "relu",
+    lambda x, a: np.maximum(x, 0),
+    _simple("Relu"),
+    "max(x, 0)",
+    lambda c, g, x, y: g * y.mask("greater"),
 )
 LEAKY_RELU = _unary(
     "leaky_relu",
@@ -135,7 +139,9 @@ SIGMOID = _unary(
     "1 / (1 + exp(-x))",
     lambda c, g, x, y: g * y * (1 - y),
 )
-TANH = _unary("tanh", lambda x, a: np.tanh(x), _simple("Tanh"), "hyperbolic tangent", lambda c, g, x, y: g * (1 - y * y))
+TANH = _unary(
+    "tanh", lambda x, a: np.tanh(x), _simple("Tanh"), "hyperbolic tangent", lambda c, g, x, y: g * (1 - y * y)
+)
 GELU = _unary(
     "gelu",
     _gelu,
@@ -174,5 +180,9 @@ LOG_SOFTMAX = _unary(
     check=_check_axis("log_softmax"),
 )
 IDENTITY = _unary(
-    "identity", lambda x, a: x, lambda ctx, xs, attrs, in_types, out_type: xs[0], "x unchanged", lambda c, g, x, y: g
+    "identity",
+    lambda x, a: x,
+    lambda ctx, xs, attrs, in_types, out_type: xs[0],
+    "x unchanged",
+    lambda c, g, x, y: g,
 )

@@ -214,7 +214,13 @@ def group_taps(xp: np.ndarray, kernel, stride, dilation, groups: int, out_ch: in
 def crop_spatial(xp: np.ndarray, pads) -> np.ndarray:
     """Undo pad_spatial."""
     n = len(pads) // 2
-    return xp[(slice(None), slice(None), *(slice(b, xp.shape[2 + i] - e) for i, (b, e) in enumerate(zip(pads[:n], pads[n:], strict=True))))]
+    return xp[
+        (
+            slice(None),
+            slice(None),
+            *(slice(b, xp.shape[2 + i] - e) for i, (b, e) in enumerate(zip(pads[:n], pads[n:], strict=True))),
+        )
+    ]
 
 
 # ---- lowering helpers for backward window ops ----------------------------------

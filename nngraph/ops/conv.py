@@ -82,7 +82,9 @@ def _reference(xs, attrs):
     n = w.ndim - 2
     stride, pads, dilation = window_attrs(attrs, n, "conv")
     out = None
-    for k, view, o, i in group_taps(pad_spatial(x, pads), w.shape[2:], stride, dilation, attrs["groups"], w.shape[0]):
+    for k, view, o, i in group_taps(
+        pad_spatial(x, pads), w.shape[2:], stride, dilation, attrs["groups"], w.shape[0]
+    ):
         if out is None:
             out = np.zeros((x.shape[0], w.shape[0], *view.shape[2:]))
         out[:, o] += np.einsum("nc...,oc->no...", view[:, i], w[(o, slice(None), *k)])
@@ -90,6 +92,8 @@ def _reference(xs, attrs):
         out += xs[2].astype(np.float64).reshape(-1, *[1] * n)
     return out.astype(xs[0].dtype)
 
+
+_WINDOW = {"stride": None, "pads": None, "dilation": None, "groups": 1}
 
 #: (x shape, w shape, has bias, attrs): the forward samples; the backward ops derive theirs from them
 _CASES = [
@@ -115,7 +119,11 @@ def _grad(c, g):
     x, w = c.inputs[:2]
     gx = c.op("conv_grad_input", [g, w, x], **c.attrs)
     gw = c.op("conv_grad_weight", [x, g], kernel=tuple(c.type(w).shape[2:]), **c.attrs)
-    gb = [c.op("reduce_sum", [g], axes=(0, *range(2, c.out_type.rank)), keepdims=0)] if len(c.inputs) > 2 else []
+    gb = (
+        [c.op("reduce_sum", [g], axes=(0, *range(2, c.out_type.rank)), keepdims=0)]
+        if len(c.inputs) > 2
+        else []
+    )
     return [gx, gw, *gb]
 
 
@@ -123,7 +131,7 @@ CONV = register(
     Op(
         name="conv",
         inputs=("x", "w", "b?"),
-        attrs={"stride": None, "pads": None, "dilation": None, "groups": 1},
+        attrs=dict(_WINDOW),
         infer=_infer,
         lower=_lower,
         reference=_reference,
@@ -149,7 +157,9 @@ def _grad_input_lower(ctx, xs, attrs, in_types, out_type):
     n = in_types[1].rank - 2
     stride, pads, dilation = window_attrs(attrs, n, "conv")
     g, w, x = xs
-    return conv_transpose_to(ctx, g, w, x, in_types[2], in_types[1].shape[2:], stride, pads, dilation, attrs["groups"])
+    return conv_transpose_to(
+        ctx, g, w, x, in_types[2], in_types[1].shape[2:], stride, pads, dilation, attrs["groups"]
+    )
 
 
 def _grad_input_ref(xs, attrs):
@@ -166,7 +176,9 @@ def _grad_weight_infer(ts: list[TensorType], attrs: dict) -> TensorType:
     kernel, groups = tuple(attrs["kernel"]), attrs["groups"]
     c, o = x.shape[1], g.shape[1]
     if not (isinstance(c, int) and isinstance(o, int)) or c % groups or o % groups:
-        raise ShapeError(f"'conv_grad_weight' needs static channel counts divisible by groups {groups}: {x}, {g}")
+        raise ShapeError(
+            f"'conv_grad_weight' needs static channel counts divisible by groups {groups}: {x}, {g}"
+        )
     w = TensorType(x.dtype, (o, c // groups, *kernel))
     if _infer([x, w], attrs).shape != g.shape:
         raise ShapeError(f"'conv_grad_weight': g {g} is not the output of conv({x}, {w})")
@@ -185,8 +197,12 @@ def _grad_weight_lower(ctx, xs, attrs, in_types, out_type):
     eye = np.eye(K, dtype=out_type.np_dtype).reshape(K, 1, *kernel)
     x1 = ctx.emit("Reshape", [x, ctx.ints([-1, 1] + [0] * n)])
     p = ctx.emit(
-        "Conv", [x1, ctx.const(eye, hint="one_hot_kernels")], kernel_shape=list(kernel),
-        strides=list(stride), pads=list(pads), dilations=list(dilation),
+        "Conv",
+        [x1, ctx.const(eye, hint="one_hot_kernels")],
+        kernel_shape=list(kernel),
+        strides=list(stride),
+        pads=list(pads),
+        dilations=list(dilation),
     )
     s = in_types[1].shape[2:]
     if all(isinstance(d, int) for d in s):
@@ -195,7 +211,9 @@ def _grad_weight_lower(ctx, xs, attrs, in_types, out_type):
         batch = ctx.emit("Slice", [ctx.emit("Shape", [x]), ctx.ints([0]), ctx.ints([1])])
         shape = ctx.emit("Concat", [batch, ctx.ints([groups, cg * K, -1])], axis=0)
     p = ctx.emit("Reshape", [p, shape])
-    gt = ctx.emit("Transpose", [ctx.emit("Reshape", [g, ctx.ints([0, groups, o // groups, -1])])], perm=[0, 1, 3, 2])
+    gt = ctx.emit(
+        "Transpose", [ctx.emit("Reshape", [g, ctx.ints([0, groups, o // groups, -1])])], perm=[0, 1, 3, 2]
+    )
     r = ctx.emit("ReduceSum", [ctx.emit("MatMul", [p, gt]), ctx.ints([0])], keepdims=0)
     return ctx.emit("Reshape", [ctx.emit("Transpose", [r], perm=[0, 2, 1]), ctx.ints([o, cg, *kernel])])
 
@@ -214,14 +232,12 @@ def _grad_weight_ref(xs, attrs):
 def _grad_samples(rng: np.random.Generator, weight: bool) -> list[Sample]:
     out = []
     for x, w, _, attrs in _CASES:
-        full = {"stride": None, "pads": None, "dilation": None, "groups": 1, **attrs}
+        full = {**_WINDOW, **attrs}
         y = _infer([TensorType("f32", x), TensorType("f32", w)], full)
         xa, wa, ga = randn(rng, *x), randn(rng, *w), randn(rng, *y.shape)
         out.append(Sample((xa, ga), {**attrs, "kernel": w[2:]}) if weight else Sample((ga, wa, xa), attrs))
     return out
 
-
-_WINDOW = {"stride": None, "pads": None, "dilation": None, "groups": 1}
 
 CONV_GRAD_INPUT = register(
     Op(

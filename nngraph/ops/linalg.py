@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-
 from onnx import helper
 
 from nngraph.autodiff.backward import NOT_DIFFERENTIABLE

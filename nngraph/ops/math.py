@@ -30,18 +30,38 @@ def _unary(name: str, onnx_op: str, ref, grad, positive: bool = False, lower=Non
 
     def samples(rng):
         f = (lambda a: np.abs(a) + 0.3) if positive else (lambda a: a)
-        return [Sample((f(randn(rng, 3, 4)),)), Sample((f(randn(rng, 2, 3, 5)),)), Sample((f(randn(rng, 6)).astype(np.float64),))]
+        return [
+            Sample((f(randn(rng, 3, 4)),)),
+            Sample((f(randn(rng, 2, 3, 5)),)),
+            Sample((f(randn(rng, 6)).astype(np.float64),)),
+        ]
 
-    return register(Op(name, ("x",), {}, infer, lower or _one(onnx_op),
-                       lambda xs, a: np.asarray(ref(xs[0].astype(np.float64))).astype(xs[0].dtype),
-                       samples, Style("elementwise", name), f"{name}(x), elementwise", grad))
+    return register(
+        Op(
+            name,
+            ("x",),
+            {},
+            infer,
+            lower or _one(onnx_op),
+            lambda xs, a: np.asarray(ref(xs[0].astype(np.float64))).astype(xs[0].dtype),
+            samples,
+            Style("elementwise", name),
+            f"{name}(x), elementwise",
+            grad,
+        )
+    )
 
 
 NEG = _unary("neg", "Neg", np.negative, lambda c, g: [c.op("neg", [g])])
 EXP = _unary("exp", "Exp", np.exp, lambda c, g: [c.op("mul", [g, c.node])])
 LOG = _unary("log", "Log", np.log, lambda c, g: [c.op("div", [g, c.inputs[0]])], positive=True)
-SQRT = _unary("sqrt", "Sqrt", np.sqrt, lambda c, g: [c.op("div", [g, c.op("mul", [c.node, c.const(2.0, c.node)])])],
-              positive=True)
+SQRT = _unary(
+    "sqrt",
+    "Sqrt",
+    np.sqrt,
+    lambda c, g: [c.op("div", [g, c.op("mul", [c.node, c.const(2.0, c.node)])])],
+    positive=True,
+)
 ABS = _unary("abs", "Abs", np.abs, lambda c, g: [c.op("mul", [g, c.op("sign", [c.inputs[0]])])])
 SIGN = _unary("sign", "Sign", np.sign, lambda c, g: NOT_DIFFERENTIABLE)
 
@@ -63,23 +83,45 @@ def _lower_erf(ctx, xs, attrs, in_types, out_type):
 ERF = _unary("erf", "Erf", _erf, _erf_grad, lower=_lower_erf)
 
 
-def _binary(name: str, onnx_op: str, ref, grad, out_dtype: str | None = None, positive_a: bool = False,
-            category: str = "elementwise") -> Op:
+def _binary(
+    name: str,
+    onnx_op: str,
+    ref,
+    grad,
+    out_dtype: str | None = None,
+    positive_a: bool = False,
+    category: str = "elementwise",
+) -> Op:
     def infer(ts, attrs):
         dt = same_dtype(ts, name)
         return TensorType(out_dtype or dt, broadcast_shapes(ts[0], ts[1], name))
 
     def samples(rng):
         f = (lambda a: np.abs(a) + 0.5) if positive_a else (lambda a: a)
-        return [Sample((f(randn(rng, 3, 4)), randn(rng, 3, 4))), Sample((f(randn(rng, 2, 3, 5)), randn(rng, 5))),
-                Sample((f(randn(rng, 4, 1)).astype(np.float64), randn(rng, 1, 3).astype(np.float64)))]
+        return [
+            Sample((f(randn(rng, 3, 4)), randn(rng, 3, 4))),
+            Sample((f(randn(rng, 2, 3, 5)), randn(rng, 5))),
+            Sample((f(randn(rng, 4, 1)).astype(np.float64), randn(rng, 1, 3).astype(np.float64))),
+        ]
 
     def reference(xs, a):
         out = ref(xs[0], xs[1])
         return out.astype(DTYPES[out_dtype]) if out_dtype else out.astype(xs[0].dtype)
 
-    return register(Op(name, ("a", "b"), {}, infer, _one(onnx_op), reference, samples, Style(category, name),
-                       f"{name}(a, b), elementwise with broadcasting", grad))
+    return register(
+        Op(
+            name,
+            ("a", "b"),
+            {},
+            infer,
+            _one(onnx_op),
+            reference,
+            samples,
+            Style(category, name),
+            f"{name}(a, b), elementwise with broadcasting",
+            grad,
+        )
+    )
 
 
 def _mask(c, cond: str, like: str) -> str:
@@ -108,9 +150,11 @@ def _select_grad(first_wins: str, second_wins: str):
 POW = _binary("pow", "Pow", np.power, _pow_grad, positive_a=True)
 MAXIMUM = _binary("maximum", "Max", np.maximum, _select_grad("greater_equal", "greater"))
 MINIMUM = _binary("minimum", "Min", np.minimum, _select_grad("less_equal", "less"))
-_cmp = lambda: (lambda c, g: NOT_DIFFERENTIABLE)
+_cmp = lambda: lambda c, g: NOT_DIFFERENTIABLE
 GREATER = _binary("greater", "Greater", np.greater, _cmp(), out_dtype="bool", category="compare")
-GREATER_EQUAL = _binary("greater_equal", "GreaterOrEqual", np.greater_equal, _cmp(), out_dtype="bool", category="compare")
+GREATER_EQUAL = _binary(
+    "greater_equal", "GreaterOrEqual", np.greater_equal, _cmp(), out_dtype="bool", category="compare"
+)
 LESS = _binary("less", "Less", np.less, _cmp(), out_dtype="bool", category="compare")
 LESS_EQUAL = _binary("less_equal", "LessOrEqual", np.less_equal, _cmp(), out_dtype="bool", category="compare")
 EQUAL = _binary("equal", "Equal", np.equal, _cmp(), out_dtype="bool", category="compare")
@@ -119,7 +163,9 @@ EQUAL = _binary("equal", "Equal", np.equal, _cmp(), out_dtype="bool", category="
 def _where_infer(ts, attrs):
     c, a, b = ts
     if c.dtype != "bool":
-        raise ShapeError(f"'where' needs a bool condition, got {c}", expected="a bool tensor, e.g. from greater(a, b)")
+        raise ShapeError(
+            f"'where' needs a bool condition, got {c}", expected="a bool tensor, e.g. from greater(a, b)"
+        )
     dt = same_dtype([a, b], "where")
     shape = broadcast_shapes(TensorType(dt, broadcast_shapes(a, b, "where")), c.with_shape(c.shape), "where")
     return TensorType(dt, shape)
@@ -133,11 +179,23 @@ def _where_grad(c, g):
     return [None, c.unbroadcast(ga, a), c.unbroadcast(gb, b)]
 
 
-WHERE = register(Op(
-    "where", ("cond", "a", "b"), {}, _where_infer, _one("Where"), lambda xs, a: np.where(xs[0], xs[1], xs[2]),
-    lambda rng: [Sample((randn(rng, 3, 4) > 0, randn(rng, 3, 4), randn(rng, 3, 4))),
-                 Sample((randn(rng, 2, 1) > 0, randn(rng, 2, 5), randn(rng, 5)))],
-    Style("elementwise", "where"), "cond ? a : b, elementwise with broadcasting", _where_grad))
+WHERE = register(
+    Op(
+        "where",
+        ("cond", "a", "b"),
+        {},
+        _where_infer,
+        _one("Where"),
+        lambda xs, a: np.where(xs[0], xs[1], xs[2]),
+        lambda rng: [
+            Sample((randn(rng, 3, 4) > 0, randn(rng, 3, 4), randn(rng, 3, 4))),
+            Sample((randn(rng, 2, 1) > 0, randn(rng, 2, 5), randn(rng, 5))),
+        ],
+        Style("elementwise", "where"),
+        "cond ? a : b, elementwise with broadcasting",
+        _where_grad,
+    )
+)
 
 
 def _cast_infer(ts, attrs):
@@ -153,10 +211,21 @@ def _cast_grad(c, g):
     return [None]
 
 
-CAST = register(Op(
-    "cast", ("x",), {"to": "f32"}, _cast_infer,
-    lambda ctx, xs, attrs, it, ot: ctx.emit("Cast", xs, to=onnx_elem_type(attrs["to"])),
-    lambda xs, a: xs[0].astype(DTYPES[a["to"]]),
-    lambda rng: [Sample((randn(rng, 3, 4) > 0,), {"to": "f32"}), Sample((randn(rng, 2, 3),), {"to": "f64"}),
-                 Sample((np.arange(6, dtype=np.int64).reshape(2, 3),), {"to": "f32"})],
-    Style("elementwise", "cast"), "convert to another dtype", _cast_grad))
+CAST = register(
+    Op(
+        "cast",
+        ("x",),
+        {"to": "f32"},
+        _cast_infer,
+        lambda ctx, xs, attrs, it, ot: ctx.emit("Cast", xs, to=onnx_elem_type(attrs["to"])),
+        lambda xs, a: xs[0].astype(DTYPES[a["to"]]),
+        lambda rng: [
+            Sample((randn(rng, 3, 4) > 0,), {"to": "f32"}),
+            Sample((randn(rng, 2, 3),), {"to": "f64"}),
+            Sample((np.arange(6, dtype=np.int64).reshape(2, 3),), {"to": "f32"}),
+        ],
+        Style("elementwise", "cast"),
+        "convert to another dtype",
+        _cast_grad,
+    )
+)

@@ -20,7 +20,9 @@ def _axes(t: TensorType, axes, what: str) -> tuple[int, ...]:
     out = []
     for a in axes:
         if not -t.rank <= a < t.rank:
-            raise ShapeError(f"axis {a} is out of range for '{what}' on {t}", expected=f"axes in [{-t.rank}, {t.rank - 1}]")
+            raise ShapeError(
+                f"axis {a} is out of range for '{what}' on {t}", expected=f"axes in [{-t.rank}, {t.rank - 1}]"
+            )
         out.append(a % t.rank)
     return tuple(sorted(set(out)))
 
@@ -57,13 +59,27 @@ def _reduce(name: str, onnx_op: str, ref, grad, axes_as_input: bool) -> Op:
         return np.asarray(ref(xs[0], axis=ax, keepdims=bool(attrs["keepdims"]))).astype(xs[0].dtype)
 
     def samples(rng):
-        return [Sample((randn(rng, 3, 4),), {"axes": None, "keepdims": 0}),
-                Sample((randn(rng, 2, 3, 4),), {"axes": (0, 2), "keepdims": 1}),
-                Sample((randn(rng, 2, 3, 4).astype(np.float64),), {"axes": (-1,), "keepdims": 0}),
-                Sample((randn(rng, 4, 3, 2, 2),), {"axes": (0, 2, 3), "keepdims": 0})]
+        return [
+            Sample((randn(rng, 3, 4),), {"axes": None, "keepdims": 0}),
+            Sample((randn(rng, 2, 3, 4),), {"axes": (0, 2), "keepdims": 1}),
+            Sample((randn(rng, 2, 3, 4).astype(np.float64),), {"axes": (-1,), "keepdims": 0}),
+            Sample((randn(rng, 4, 3, 2, 2),), {"axes": (0, 2, 3), "keepdims": 0}),
+        ]
 
-    return register(Op(name, ("x",), {"axes": None, "keepdims": 0}, infer, lower, reference, samples,
-                       Style("reduce", name), f"{name} over axes (all when none)", grad))
+    return register(
+        Op(
+            name,
+            ("x",),
+            {"axes": None, "keepdims": 0},
+            infer,
+            lower,
+            reference,
+            samples,
+            Style("reduce", name),
+            f"{name} over axes (all when none)",
+            grad,
+        )
+    )
 
 
 def _sum_grad(c, g):
@@ -111,29 +127,55 @@ def _dim_size_lower(ctx, xs, attrs, in_types, out_type):
     return ctx.emit("Cast", [n], to=onnx_elem_type(attrs["dtype"]))
 
 
-DIM_SIZE = register(Op(
-    "dim_size", ("x",), {"axes": None, "dtype": "f32"}, _dim_size_infer, _dim_size_lower,
-    lambda xs, a: np.asarray(np.prod([xs[0].shape[i] for i in _axes(TensorType("f32", xs[0].shape), a["axes"], "")]),
-                             dtype=DTYPES[a["dtype"]]),
-    lambda rng: [Sample((randn(rng, 3, 4),), {"axes": None}), Sample((randn(rng, 2, 3, 5),), {"axes": (0, 2)}),
-                 Sample((randn(rng, 2, 3),), {"axes": (1,), "dtype": "f64"})],
-    Style("shape", "size"), "the number of elements over axes, as a float scalar (symbolic dims known at run time)",
-    lambda c, g: NOT_DIFFERENTIABLE))
+DIM_SIZE = register(
+    Op(
+        "dim_size",
+        ("x",),
+        {"axes": None, "dtype": "f32"},
+        _dim_size_infer,
+        _dim_size_lower,
+        lambda xs, a: np.asarray(
+            np.prod([xs[0].shape[i] for i in _axes(TensorType("f32", xs[0].shape), a["axes"], "")]),
+            dtype=DTYPES[a["dtype"]],
+        ),
+        lambda rng: [
+            Sample((randn(rng, 3, 4),), {"axes": None}),
+            Sample((randn(rng, 2, 3, 5),), {"axes": (0, 2)}),
+            Sample((randn(rng, 2, 3),), {"axes": (1,), "dtype": "f64"}),
+        ],
+        Style("shape", "size"),
+        "the number of elements over axes, as a float scalar (symbolic dims known at run time)",
+        lambda c, g: NOT_DIFFERENTIABLE,
+    )
+)
 
 
 def _argmax_infer(ts, attrs):
     return TensorType("i64", _reduced(ts[0], (attrs["axis"],), attrs["keepdims"], "argmax"))
 
 
-ARGMAX = register(Op(
-    "argmax", ("x",), {"axis": -1, "keepdims": 0}, _argmax_infer,
-    lambda ctx, xs, attrs, it, ot: ctx.emit("ArgMax", xs, axis=attrs["axis"], keepdims=attrs["keepdims"]),
-    lambda xs, a: (np.expand_dims(np.argmax(xs[0], axis=a["axis"]), a["axis"]) if a["keepdims"]
-                   else np.argmax(xs[0], axis=a["axis"])).astype(np.int64),
-    lambda rng: [Sample((randn(rng, 3, 4),), {}), Sample((randn(rng, 2, 3, 4),), {"axis": 1, "keepdims": 1}),
-                 Sample((randn(rng, 5, 2),), {"axis": 0})],
-    Style("reduce", "argmax"), "index of the largest value along an axis (the first on ties)",
-    lambda c, g: NOT_DIFFERENTIABLE))
+ARGMAX = register(
+    Op(
+        "argmax",
+        ("x",),
+        {"axis": -1, "keepdims": 0},
+        _argmax_infer,
+        lambda ctx, xs, attrs, it, ot: ctx.emit("ArgMax", xs, axis=attrs["axis"], keepdims=attrs["keepdims"]),
+        lambda xs, a: (
+            np.expand_dims(np.argmax(xs[0], axis=a["axis"]), a["axis"])
+            if a["keepdims"]
+            else np.argmax(xs[0], axis=a["axis"])
+        ).astype(np.int64),
+        lambda rng: [
+            Sample((randn(rng, 3, 4),), {}),
+            Sample((randn(rng, 2, 3, 4),), {"axis": 1, "keepdims": 1}),
+            Sample((randn(rng, 5, 2),), {"axis": 0}),
+        ],
+        Style("reduce", "argmax"),
+        "index of the largest value along an axis (the first on ties)",
+        lambda c, g: NOT_DIFFERENTIABLE,
+    )
+)
 
 
 def _one_hot_infer(ts, attrs):
@@ -152,14 +194,24 @@ def _one_hot_lower(ctx, xs, attrs, in_types, out_type):
     return y if attrs["dtype"] == "f32" else ctx.emit("Cast", [y], to=onnx_elem_type(attrs["dtype"]))
 
 
-ONE_HOT = register(Op(
-    "one_hot", ("indices",), {"depth": REQUIRED, "dtype": "f32"}, _one_hot_infer, _one_hot_lower,
-    lambda xs, a: (xs[0][..., None] == np.arange(a["depth"])).astype(DTYPES[a["dtype"]]),
-    lambda rng: [Sample((rng.integers(0, 5, (6,)),), {"depth": 5}),
-                 Sample((rng.integers(0, 3, (2, 4)),), {"depth": 3, "dtype": "f64"}),
-                 Sample((rng.integers(0, 7, (3,)).astype(np.int32),), {"depth": 7})],
-    Style("shape", "one-hot"), "one-hot rows for integer labels (labels out of range give zero rows)",
-    lambda c, g: NOT_DIFFERENTIABLE))
+ONE_HOT = register(
+    Op(
+        "one_hot",
+        ("indices",),
+        {"depth": REQUIRED, "dtype": "f32"},
+        _one_hot_infer,
+        _one_hot_lower,
+        lambda xs, a: (xs[0][..., None] == np.arange(a["depth"])).astype(DTYPES[a["dtype"]]),
+        lambda rng: [
+            Sample((rng.integers(0, 5, (6,)),), {"depth": 5}),
+            Sample((rng.integers(0, 3, (2, 4)),), {"depth": 3, "dtype": "f64"}),
+            Sample((rng.integers(0, 7, (3,)).astype(np.int32),), {"depth": 7}),
+        ],
+        Style("shape", "one-hot"),
+        "one-hot rows for integer labels (labels out of range give zero rows)",
+        lambda c, g: NOT_DIFFERENTIABLE,
+    )
+)
 
 
 def _unsqueeze_infer(ts, attrs):
@@ -170,14 +222,24 @@ def _unsqueeze_infer(ts, attrs):
     return ts[0].with_shape(shape)
 
 
-UNSQUEEZE = register(Op(
-    "unsqueeze", ("x",), {"axes": REQUIRED}, _unsqueeze_infer,
-    lambda ctx, xs, attrs, it, ot: ctx.emit("Unsqueeze", [xs[0], ctx.ints(list(attrs["axes"]))]),
-    lambda xs, a: np.expand_dims(xs[0], tuple(a["axes"])),
-    lambda rng: [Sample((randn(rng, 3, 4),), {"axes": (1,)}), Sample((randn(rng, 3),), {"axes": (0, 2)}),
-                 Sample((randn(rng, 2, 3),), {"axes": (-1,)})],
-    Style("shape", "unsqueeze"), "insert size-1 axes",
-    lambda c, g: [c.op("reshape_like", [g, c.inputs[0]])]))
+UNSQUEEZE = register(
+    Op(
+        "unsqueeze",
+        ("x",),
+        {"axes": REQUIRED},
+        _unsqueeze_infer,
+        lambda ctx, xs, attrs, it, ot: ctx.emit("Unsqueeze", [xs[0], ctx.ints(list(attrs["axes"]))]),
+        lambda xs, a: np.expand_dims(xs[0], tuple(a["axes"])),
+        lambda rng: [
+            Sample((randn(rng, 3, 4),), {"axes": (1,)}),
+            Sample((randn(rng, 3),), {"axes": (0, 2)}),
+            Sample((randn(rng, 2, 3),), {"axes": (-1,)}),
+        ],
+        Style("shape", "unsqueeze"),
+        "insert size-1 axes",
+        lambda c, g: [c.op("reshape_like", [g, c.inputs[0]])],
+    )
+)
 
 
 def _like_infer(what: str):
@@ -186,11 +248,16 @@ def _like_infer(what: str):
         if what == "broadcast_like":
             shape = broadcast_shapes(x, like, what)
             if shape != like.shape:
-                raise ShapeError(f"'{what}': {x} does not broadcast to {like}", expected="a shape broadcastable to the target")
+                raise ShapeError(
+                    f"'{what}': {x} does not broadcast to {like}",
+                    expected="a shape broadcastable to the target",
+                )
         else:
             shape = like.shape
             if x.is_static and like.is_static and x.numel() != like.numel():
-                raise ShapeError(f"'{what}': cannot reshape {x} to {like}", expected="the same number of elements")
+                raise ShapeError(
+                    f"'{what}': cannot reshape {x} to {like}", expected="the same number of elements"
+                )
         return TensorType(x.dtype, shape)
 
     return infer
@@ -200,18 +267,40 @@ def _shape_of(onnx_op: str):
     return lambda ctx, xs, attrs, it, ot: ctx.emit(onnx_op, [xs[0], ctx.emit("Shape", [xs[1]])])
 
 
-BROADCAST_LIKE = register(Op(
-    "broadcast_like", ("x", "like"), {}, _like_infer("broadcast_like"), _shape_of("Expand"),
-    lambda xs, a: np.broadcast_to(xs[0], xs[1].shape).copy(),
-    lambda rng: [Sample((randn(rng, 3, 1), randn(rng, 3, 4))), Sample((randn(rng, 4), randn(rng, 2, 3, 4))),
-                 Sample((randn(rng, 1, 1), randn(rng, 2, 5)))],
-    Style("shape", "broadcast"), "x broadcast to the shape of `like` (known at run time)",
-    lambda c, g: [c.unbroadcast(g, c.inputs[0]), None]))
+BROADCAST_LIKE = register(
+    Op(
+        "broadcast_like",
+        ("x", "like"),
+        {},
+        _like_infer("broadcast_like"),
+        _shape_of("Expand"),
+        lambda xs, a: np.broadcast_to(xs[0], xs[1].shape).copy(),
+        lambda rng: [
+            Sample((randn(rng, 3, 1), randn(rng, 3, 4))),
+            Sample((randn(rng, 4), randn(rng, 2, 3, 4))),
+            Sample((randn(rng, 1, 1), randn(rng, 2, 5))),
+        ],
+        Style("shape", "broadcast"),
+        "x broadcast to the shape of `like` (known at run time)",
+        lambda c, g: [c.unbroadcast(g, c.inputs[0]), None],
+    )
+)
 
-RESHAPE_LIKE = register(Op(
-    "reshape_like", ("x", "like"), {}, _like_infer("reshape_like"), _shape_of("Reshape"),
-    lambda xs, a: xs[0].reshape(xs[1].shape),
-    lambda rng: [Sample((randn(rng, 3, 4), randn(rng, 12))), Sample((randn(rng, 2, 6), randn(rng, 3, 2, 2))),
-                 Sample((randn(rng, 5), randn(rng, 5, 1)))],
-    Style("shape", "reshape"), "x reshaped to the shape of `like` (known at run time)",
-    lambda c, g: [c.op("reshape_like", [g, c.inputs[0]]), None]))
+RESHAPE_LIKE = register(
+    Op(
+        "reshape_like",
+        ("x", "like"),
+        {},
+        _like_infer("reshape_like"),
+        _shape_of("Reshape"),
+        lambda xs, a: xs[0].reshape(xs[1].shape),
+        lambda rng: [
+            Sample((randn(rng, 3, 4), randn(rng, 12))),
+            Sample((randn(rng, 2, 6), randn(rng, 3, 2, 2))),
+            Sample((randn(rng, 5), randn(rng, 5, 1))),
+        ],
+        Style("shape", "reshape"),
+        "x reshaped to the shape of `like` (known at run time)",
+        lambda c, g: [c.op("reshape_like", [g, c.inputs[0]]), None],
+    )
+)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
 from onnx import helper
 
 from nngraph.autodiff.backward import NOT_DIFFERENTIABLE
@@ -216,7 +215,9 @@ def _concat_grad(c, g):
     for i, x in enumerate(c.inputs):
         before, own, after = sizes[:i], sizes[i : i + 1], sizes[i + 1 :]
         if not (static(before) or static(own + after)) or not (static(after) or static(before + own)):
-            raise NotImplementedError(f"concat gradient: input {i} lies between inputs of symbolic size {sizes}")
+            raise NotImplementedError(
+                f"concat gradient: input {i} lies between inputs of symbolic size {sizes}"
+            )
         start = sum(before) if static(before) else -sum(own + after)
         end = (-sum(after) or None) if static(after) else sum(before + own)
         part = c.op("slice", [g], axis=axis, start=start, end=end, step=1)

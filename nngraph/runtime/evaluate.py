@@ -28,14 +28,15 @@ def _load(data: str, input_name: str, target_name: str, input_rank: int) -> data
     raise NNError(f"unknown data '{data}'", expected="digits, a .npz file or a .csv file")
 
 
-def evaluate_file(model: str | Path, data: str = "digits", device: str = "cpu", everything: bool = False,
-                  batch: int = 512) -> dict[str, Any]:
+def evaluate_file(
+    model: str | Path, data: str = "digits", device: str = "cpu", everything: bool = False, batch: int = 512
+) -> dict[str, Any]:
     sess = Session(model, device=device)
     meta = sess._sess.get_modelmeta().custom_metadata_map
     train = json.loads(meta["nngraph_train"]) if "nngraph_train" in meta else None
     if len(sess.inputs) != 1:
         raise NNError("eval scores models with one input", expected="a model with one input")
-    (name, (shape, _)), = sess.inputs.items()
+    ((name, (shape, _)),) = sess.inputs.items()
     target = train["targets"][0] if train else "label"
     ds = _load(data, name, target, len(shape))
     split = "all"

@@ -29,14 +29,24 @@ def session_options(threads: int | None) -> ort.SessionOptions:
 class Stepper:
     """One training-step (or gradients, or eval) model with its state held between calls."""
 
-    def __init__(self, model: bytes | str | os.PathLike, initial: dict[str, np.ndarray], device: str = "cpu",
-                 threads: int | None = None):
-        self.sess = ort.InferenceSession(model if isinstance(model, bytes) else str(model),
-                                         session_options(threads), providers=_providers(device))
+    def __init__(
+        self,
+        model: bytes | str | os.PathLike,
+        initial: dict[str, np.ndarray],
+        device: str = "cpu",
+        threads: int | None = None,
+    ):
+        self.sess = ort.InferenceSession(
+            model if isinstance(model, bytes) else str(model),
+            session_options(threads),
+            providers=_providers(device),
+        )
         self.device = "cuda" if self.sess.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
         if device == "cuda" and self.device != "cuda":
-            raise NNError("CUDA was asked for, but onnxruntime could not start its CUDA provider",
-                          expected="CUDA and cuDNN matching this onnxruntime-gpu, or --device cpu")
+            raise NNError(
+                "CUDA was asked for, but onnxruntime could not start its CUDA provider",
+                expected="CUDA and cuDNN matching this onnxruntime-gpu, or --device cpu",
+            )
         meta = self.sess.get_modelmeta().custom_metadata_map
         self.interface: dict[str, Any] = json.loads(meta["nngraph_training"])
         i = self.interface
@@ -45,9 +55,16 @@ class Stepper:
         dev, idx = ("cuda", 0) if self.device == "cuda" else ("cpu", 0)
         missing = [n for n in self.state_names if n not in initial]
         if missing:
-            raise NNError(f"no initial value for '{missing[0]}'", expected="a checkpoint with every parameter and slot")
-        self._cur = {n: ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(initial[n]), dev, idx) for n in self.state_names}
-        self._nxt = {n: ort.OrtValue.ortvalue_from_numpy(np.empty_like(initial[n]), dev, idx) for n in self.state_names}
+            raise NNError(
+                f"no initial value for '{missing[0]}'", expected="a checkpoint with every parameter and slot"
+            )
+        self._cur = {
+            n: ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(initial[n]), dev, idx)
+            for n in self.state_names
+        }
+        self._nxt = {
+            n: ort.OrtValue.ortvalue_from_numpy(np.empty_like(initial[n]), dev, idx) for n in self.state_names
+        }
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """One step: `feeds` holds the batch, targets, lr, step and noise; returns loss and metrics
@@ -65,7 +82,9 @@ class Stepper:
             b.bind_output(o, "cpu")
             bound.append(o)
         self.sess.run_with_iobinding(b)
-        result = {name: v.numpy() for name, v in zip(bound, b.get_outputs(), strict=True) if name in self.reported}
+        result = {
+            name: v.numpy() for name, v in zip(bound, b.get_outputs(), strict=True) if name in self.reported
+        }
         for n in self.state_names:
             if f"next/{n}" in self.interface["outputs"]:
                 self._cur[n], self._nxt[n] = self._nxt[n], self._cur[n]

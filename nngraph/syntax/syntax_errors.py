@@ -12,7 +12,19 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 
 from nngraph.errors import NNError, Span, nearest
 
-KEYWORDS = {"import", "block", "model", "train", "target", "input", "output", "return", "repeat", "true", "false"}
+KEYWORDS = {
+    "import",
+    "block",
+    "model",
+    "train",
+    "target",
+    "input",
+    "output",
+    "return",
+    "repeat",
+    "true",
+    "false",
+}
 STATEMENT_KEYWORDS = ("input", "output", "return", "repeat")
 
 _WORDS = {
@@ -261,7 +273,12 @@ def _missing_comma(c: _Ctx) -> NNError | None:
 
 def _statement_outside(c: _Ctx) -> NNError | None:
     t = c.token
-    if t is None or c.unclosed() or not ({"MODEL", "BLOCK", "IMPORT", "TRAIN"} & c.expected) or "RBRACE" in c.expected:
+    if (
+        t is None
+        or c.unclosed()
+        or not ({"MODEL", "BLOCK", "IMPORT", "TRAIN"} & c.expected)
+        or "RBRACE" in c.expected
+    ):
         return None
     if t.type == "NAME" or str(t) in STATEMENT_KEYWORDS:
         hint = None

@@ -22,7 +22,9 @@ def slots(name: str, settings: dict) -> tuple[str, ...]:
     return SLOTS[name]
 
 
-def sgd(op: Op, c: Const, p: str, g: str, state: dict[str, str], lr: str, t: str, s: dict) -> tuple[str, dict[str, str]]:
+def sgd(
+    op: Op, c: Const, p: str, g: str, state: dict[str, str], lr: str, t: str, s: dict
+) -> tuple[str, dict[str, str]]:
     if s["weight_decay"]:
         g = op("add", [g, op("mul", [p, c(s["weight_decay"])])])
     new_state = {}
@@ -34,8 +36,9 @@ def sgd(op: Op, c: Const, p: str, g: str, state: dict[str, str], lr: str, t: str
     return op("sub", [p, op("mul", [g, lr])]), new_state
 
 
-def adam(op: Op, c: Const, p: str, g: str, state: dict[str, str], lr: str, t: str, s: dict,
-         decoupled: bool = False) -> tuple[str, dict[str, str]]:
+def adam(
+    op: Op, c: Const, p: str, g: str, state: dict[str, str], lr: str, t: str, s: dict, decoupled: bool = False
+) -> tuple[str, dict[str, str]]:
     b1, b2 = s["beta1"], s["beta2"]
     if s["weight_decay"] and not decoupled:
         g = op("add", [g, op("mul", [p, c(s["weight_decay"])])])

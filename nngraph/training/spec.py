@@ -32,8 +32,19 @@ SCHEDULES: dict[str, dict[str, Any]] = {
     "warmup_cosine": {"steps": 100, "min_lr": 0.0},
 }
 DATA = {"digits": {}, "npz": {"path": None}, "csv": {"path": None}}
-FIELDS = ("data", "loss", "optimizer", "batch", "epochs", "metrics", "validation", "seed", "clip_norm",
-          "schedule", "early_stopping")
+FIELDS = (
+    "data",
+    "loss",
+    "optimizer",
+    "batch",
+    "epochs",
+    "metrics",
+    "validation",
+    "seed",
+    "clip_norm",
+    "schedule",
+    "early_stopping",
+)
 
 
 @dataclass
@@ -65,19 +76,29 @@ def _value(e: ast.Expr) -> Any:
         return [_value(i) for i in e.items]
     if isinstance(e, ast.Call):
         if e.args and len(e.args) > 1:
-            raise NNError(f"'{e.func}' takes name=value settings", e.args[1].span, expected=f"{e.func}(name=value, ...)")
+            raise NNError(
+                f"'{e.func}' takes name=value settings", e.args[1].span, expected=f"{e.func}(name=value, ...)"
+            )
         args = {k.name: _value(k.value) for k in e.kwargs}
         if e.args:
             args["_positional"] = _value(e.args[0])
         return Setting(e.func, args, e.func_span)
-    raise NNError("a setting must be a number, a word, a list or a call", e.span, expected="e.g. adam(lr=1e-3)")
+    raise NNError(
+        "a setting must be a number, a word, a list or a call", e.span, expected="e.g. adam(lr=1e-3)"
+    )
 
 
-def _setting(v: Any, table: dict[str, dict[str, Any]], what: str, span: Span, first: str | None = None) -> Setting:
+def _setting(
+    v: Any, table: dict[str, dict[str, Any]], what: str, span: Span, first: str | None = None
+) -> Setting:
     if not isinstance(v, Setting):
-        raise NNError(f"{what} must be one of {', '.join(table)}", span, expected=f"e.g. {next(iter(table))}(...)")
+        raise NNError(
+            f"{what} must be one of {', '.join(table)}", span, expected=f"e.g. {next(iter(table))}(...)"
+        )
     if v.name not in table:
-        raise NNError(f"unknown {what} '{v.name}'", v.span, expected="one of " + ", ".join(table)).suggest(v.name, table)
+        raise NNError(f"unknown {what} '{v.name}'", v.span, expected="one of " + ", ".join(table)).suggest(
+            v.name, table
+        )
     args = dict(table[v.name])
     if "_positional" in v.args:
         key = first or next(iter(args), None)
@@ -86,12 +107,20 @@ def _setting(v: Any, table: dict[str, dict[str, Any]], what: str, span: Span, fi
         v.args[key] = v.args.pop("_positional")
     for k, val in v.args.items():
         if k not in args:
-            raise NNError(f"'{v.name}' has no setting '{k}'", v.span, expected="one of " + ", ".join(args) if args else "none").suggest(k, args)
+            raise NNError(
+                f"'{v.name}' has no setting '{k}'",
+                v.span,
+                expected="one of " + ", ".join(args) if args else "none",
+            ).suggest(k, args)
         default = args[k]
-        if isinstance(default, bool) and not isinstance(val, bool) or (
-            isinstance(default, float) and (isinstance(val, bool) or not isinstance(val, (int, float)))
+        if (
+            isinstance(default, bool)
+            and not isinstance(val, bool)
+            or (isinstance(default, float) and (isinstance(val, bool) or not isinstance(val, (int, float))))
         ):
-            raise NNError(f"setting '{k}' of '{v.name}' must be {type(default).__name__}, got {val!r}", v.span)
+            raise NNError(
+                f"setting '{k}' of '{v.name}' must be {type(default).__name__}, got {val!r}", v.span
+            )
         args[k] = float(val) if isinstance(default, float) else val
     return Setting(v.name, args, v.span)
 
@@ -101,14 +130,24 @@ def read_train(t: ast.TrainDef) -> TrainSpec:
     got: dict[str, tuple[Any, ast.Assign]] = {}
     for a in t.settings:
         if a.name not in FIELDS:
-            raise NNError(f"unknown train setting '{a.name}'", a.span, expected="one of " + ", ".join(FIELDS)).suggest(a.name, FIELDS)
+            raise NNError(
+                f"unknown train setting '{a.name}'", a.span, expected="one of " + ", ".join(FIELDS)
+            ).suggest(a.name, FIELDS)
         if a.name in got:
             raise NNError(f"train setting '{a.name}' given twice", a.span, expected="each setting once")
         got[a.name] = (a.value if a.name == "loss" else _value(a.value), a)
     if "loss" not in got:
-        raise NNError(f"train section for '{t.name}' has no loss", t.span, expected="loss = cross_entropy(logits, label), for example")
+        raise NNError(
+            f"train section for '{t.name}' has no loss",
+            t.span,
+            expected="loss = cross_entropy(logits, label), for example",
+        )
     if "data" not in got:
-        raise NNError(f"train section for '{t.name}' has no data", t.span, expected='data = digits, npz("file.npz") or csv("file.csv")')
+        raise NNError(
+            f"train section for '{t.name}' has no data",
+            t.span,
+            expected='data = digits, npz("file.npz") or csv("file.csv")',
+        )
 
     def num(name: str, kind: type, default, lo=None, hi=None):
         if name not in got:
@@ -117,35 +156,71 @@ def read_train(t: ast.TrainDef) -> TrainSpec:
         ok = isinstance(v, (int, float)) and not isinstance(v, bool) and (kind is float or isinstance(v, int))
         if not ok or (lo is not None and v < lo) or (hi is not None and v >= hi):
             rng = f" in [{lo}, {hi})" if hi is not None else (f" >= {lo}" if lo is not None else "")
-            raise NNError(f"train setting '{name}' must be {'an integer' if kind is int else 'a number'}{rng}, got {v!r}",
-                          a.value.span)
+            raise NNError(
+                f"train setting '{name}' must be {'an integer' if kind is int else 'a number'}{rng}, got {v!r}",
+                a.value.span,
+            )
         return kind(v)
 
     data = _setting(got["data"][0], DATA, "data source", got["data"][1].value.span, first="path")
     if data.name in ("npz", "csv") and not isinstance(data.args.get("path"), str):
-        raise NNError(f"{data.name}(...) needs a file name", data.span, expected=f'{data.name}("file.{data.name}")')
-    opt = _setting(got["optimizer"][0], OPTIMIZERS, "optimizer", got["optimizer"][1].value.span, first="lr") if "optimizer" in got else Setting("adam", dict(OPTIMIZERS["adam"]), t.span)
-    sched = _setting(got["schedule"][0], SCHEDULES, "schedule", got["schedule"][1].value.span) if "schedule" in got else Setting("constant", {}, t.span)
+        raise NNError(
+            f"{data.name}(...) needs a file name", data.span, expected=f'{data.name}("file.{data.name}")'
+        )
+    opt = (
+        _setting(got["optimizer"][0], OPTIMIZERS, "optimizer", got["optimizer"][1].value.span, first="lr")
+        if "optimizer" in got
+        else Setting("adam", dict(OPTIMIZERS["adam"]), t.span)
+    )
+    sched = (
+        _setting(got["schedule"][0], SCHEDULES, "schedule", got["schedule"][1].value.span)
+        if "schedule" in got
+        else Setting("constant", {}, t.span)
+    )
     metrics: list[Setting] = []
     if "metrics" in got:
         v, a = got["metrics"]
         for m in v if isinstance(v, list) else [v]:
             if not isinstance(m, Setting) or m.name not in METRICS:
                 name = m.name if isinstance(m, Setting) else repr(m)
-                err = NNError(f"unknown metric {name}", getattr(m, "span", a.value.span), expected="one of " + ", ".join(METRICS))
+                err = NNError(
+                    f"unknown metric {name}",
+                    getattr(m, "span", a.value.span),
+                    expected="one of " + ", ".join(METRICS),
+                )
                 raise err.suggest(name, METRICS) if isinstance(m, Setting) else err
             metrics.append(m)
     early = None
     if "early_stopping" in got:
         v, a = got["early_stopping"]
-        early = _setting(v, {"early_stopping": {"metric": "loss", "patience": 5}}, "early_stopping", a.value.span, first="metric") if isinstance(v, Setting) and v.name == "early_stopping" else None
+        early = (
+            _setting(
+                v,
+                {"early_stopping": {"metric": "loss", "patience": 5}},
+                "early_stopping",
+                a.value.span,
+                first="metric",
+            )
+            if isinstance(v, Setting) and v.name == "early_stopping"
+            else None
+        )
         if early is None:
             raise NNError("early_stopping must be early_stopping(metric=..., patience=N)", a.value.span)
         m = early.args["metric"]
         early.args["metric"] = m.name if isinstance(m, Setting) else m
     return TrainSpec(
-        model=t.name, span=t.span, targets=t.targets, loss=got["loss"][0], data=data, optimizer=opt, schedule=sched,
-        batch=num("batch", int, 32, lo=1), epochs=num("epochs", int, 10, lo=1), metrics=metrics,
-        validation=num("validation", float, 0.2, lo=0.0, hi=1.0), seed=num("seed", int, 0),
-        clip_norm=num("clip_norm", float, None, lo=0.0), early_stopping=early,
+        model=t.name,
+        span=t.span,
+        targets=t.targets,
+        loss=got["loss"][0],
+        data=data,
+        optimizer=opt,
+        schedule=sched,
+        batch=num("batch", int, 32, lo=1),
+        epochs=num("epochs", int, 10, lo=1),
+        metrics=metrics,
+        validation=num("validation", float, 0.2, lo=0.0, hi=1.0),
+        seed=num("seed", int, 0),
+        clip_norm=num("clip_norm", float, None, lo=0.0),
+        early_stopping=early,
     )

@@ -100,8 +100,11 @@ def compile_training(prog: Program, spec: TrainSpec, seed: int = 0, kind: str = 
     """Build the training graph of `spec` (kind "step": with the optimizer; "grads": gradients only;
     "eval": the inference form's loss and metrics, parameters as inputs)."""
     if spec.model not in prog.models:
-        raise NNError(f"train section names no known model '{spec.model}'", spec.span,
-                      expected="the name of a model in this file").suggest(spec.model, prog.models)
+        raise NNError(
+            f"train section names no known model '{spec.model}'",
+            spec.span,
+            expected="the name of a model in this file",
+        ).suggest(spec.model, prog.models)
     b = Builder(prog, seed, training=kind != "eval")
     scope = b.start(prog.models[spec.model])
     model_outputs = dict(b.graph.outputs)
@@ -110,16 +113,24 @@ def compile_training(prog: Program, spec: TrainSpec, seed: int = 0, kind: str = 
         b.targets.add(td.name)
     loss = b.tensor(b.eval(spec.loss, scope), spec.loss.span, "the loss", scope).node
     if b.graph.type(loss).rank != 0:
-        raise NNError(f"the loss must be a scalar, got {b.graph.type(loss)}", spec.loss.span,
-                      expected="a loss such as cross_entropy(logits, label), which averages over the batch")
+        raise NNError(
+            f"the loss must be a scalar, got {b.graph.type(loss)}",
+            spec.loss.span,
+            expected="a loss such as cross_entropy(logits, label), which averages over the batch",
+        )
     g = b.graph
     outputs = {"loss": loss}
     for m in spec.metrics:
         if not model_outputs or not spec.targets:
             raise NNError(f"metric '{m.name}' needs a model output and a target", m.span)
         first_out, first_target = next(iter(model_outputs)), spec.targets[0].name
-        call = ast.Call(m.span, m.name, m.span, [ast.Name(m.span, first_out), ast.Name(m.span, first_target)],
-                        [ast.KwArg(m.span, k, ast.Number(m.span, v)) for k, v in m.args.items()])
+        call = ast.Call(
+            m.span,
+            m.name,
+            m.span,
+            [ast.Name(m.span, first_out), ast.Name(m.span, first_target)],
+            [ast.KwArg(m.span, k, ast.Number(m.span, v)) for k, v in m.args.items()],
+        )
         outputs[m.name] = b.tensor(b.eval(call, scope), m.span, f"metric {m.name}", scope).node
     for buf, new in b.state_updates.items():
         outputs[f"next/{buf}"] = new
@@ -130,8 +141,19 @@ def compile_training(prog: Program, spec: TrainSpec, seed: int = 0, kind: str = 
     buffers = [p for p in g.params(trainable=False) if kind == "eval" or p in b.state_updates]
     if kind == "eval":
         data_inputs = [i for i in g.inputs if i not in b.targets]
-        iface = Interface(kind, data_inputs, [t.name for t in spec.targets], params, buffers, [], {},
-                          [m.name for m in spec.metrics], spec.optimizer.name, dict(spec.optimizer.args), list(g.outputs))
+        iface = Interface(
+            kind,
+            data_inputs,
+            [t.name for t in spec.targets],
+            params,
+            buffers,
+            [],
+            {},
+            [m.name for m in spec.metrics],
+            spec.optimizer.name,
+            dict(spec.optimizer.args),
+            list(g.outputs),
+        )
         return Compiled(g, iface, {p: g.node(p)["value"] for p in params + buffers})
     grads = backward(g, loss, params)
     add = _Adder(g, spec.span)
@@ -140,8 +162,18 @@ def compile_training(prog: Program, spec: TrainSpec, seed: int = 0, kind: str = 
     initial = {p: g.node(p)["value"] for p in params + buffers}
     data_inputs = [i for i in g.inputs if i not in b.targets and i not in b.noise]
     noise = {n: [p, list(g.type(n).shape)] for n, p in b.noise.items()}
-    iface = Interface(kind, data_inputs, [t.name for t in spec.targets], params, buffers, [], noise,
-                      [m.name for m in spec.metrics], spec.optimizer.name, dict(spec.optimizer.args))
+    iface = Interface(
+        kind,
+        data_inputs,
+        [t.name for t in spec.targets],
+        params,
+        buffers,
+        [],
+        noise,
+        [m.name for m in spec.metrics],
+        spec.optimizer.name,
+        dict(spec.optimizer.args),
+    )
     new_outputs = {"loss": loss, **{m: outputs[m] for m in iface.metrics}}
     if kind == "grads":
         new_outputs.update({f"grad/{p}": grads[p] for p in params})
@@ -156,7 +188,7 @@ def compile_training(prog: Program, spec: TrainSpec, seed: int = 0, kind: str = 
         next_params, next_slots = {}, {}
         for p in params:
             pt = g.type(p)
-            cast = (lambda x, pt=pt: x if pt.dtype == "f32" else add.op("cast", [x], to=pt.dtype))
+            cast = lambda x, pt=pt: x if pt.dtype == "f32" else add.op("cast", [x], to=pt.dtype)
             state = {}
             for slot in names:
                 sid = add.input(f"{p}.{slot}", pt)
@@ -164,8 +196,16 @@ def compile_training(prog: Program, spec: TrainSpec, seed: int = 0, kind: str = 
                 state[slot] = sid
                 initial[sid] = np.zeros(pt.shape, pt.np_dtype)
             new_p, new_state = optimizers.update(
-                spec.optimizer.name, add.op, lambda v, dt=pt.dtype: add.const(v, dt), p, grads[p], state,
-                cast(lr), cast(t), s)
+                spec.optimizer.name,
+                add.op,
+                lambda v, dt=pt.dtype: add.const(v, dt),
+                p,
+                grads[p],
+                state,
+                cast(lr),
+                cast(t),
+                s,
+            )
             next_params[p] = new_p
             next_slots.update({f"{p}.{k}": v for k, v in new_state.items()})
         new_outputs.update({f"next/{p}": next_params[p] for p in params})
@@ -185,7 +225,10 @@ def _clip(add: _Adder, grads: dict[str, str], max_norm: float) -> dict[str, str]
         sq = sq if add.g.type(sq).dtype == "f32" else add.op("cast", [sq], to="f32")
         total = sq if total is None else add.op("add", [total, sq])
     norm = add.op("sqrt", [total])
-    scale = add.op("minimum", [add.const(1.0), add.op("div", [add.const(max_norm), add.op("add", [norm, add.const(1e-6)])])])
+    scale = add.op(
+        "minimum",
+        [add.const(1.0), add.op("div", [add.const(max_norm), add.op("add", [norm, add.const(1e-6)])])],
+    )
     out = {}
     for p, gr in grads.items():
         dt = add.g.type(gr).dtype

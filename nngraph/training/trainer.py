@@ -48,8 +48,16 @@ class Trainer:
     """Trains the model of a `train` section. `fit(X, y)` takes arrays for the first input and
     target; without them the section's `data` is used."""
 
-    def __init__(self, prog: Program, spec: TrainSpec, seed: int | None = None, device: str = "cpu",
-                 threads: int | None = None, out: str | Path | None = None, progress: bool = True):
+    def __init__(
+        self,
+        prog: Program,
+        spec: TrainSpec,
+        seed: int | None = None,
+        device: str = "cpu",
+        threads: int | None = None,
+        out: str | Path | None = None,
+        progress: bool = True,
+    ):
         self.prog, self.spec = prog, spec
         self.seed = spec.seed if seed is None else seed
         self.device, self.threads = device, threads
@@ -58,11 +66,14 @@ class Trainer:
         self.step_c = compile_training(prog, spec, self.seed, "step")
         self.eval_c = compile_training(prog, spec, self.seed, "eval")
         self.iface = self.step_c.interface
-        self.stepper = Stepper(self.step_c.to_onnx().SerializeToString(), self.step_c.initial, device, threads)
+        self.stepper = Stepper(
+            self.step_c.to_onnx().SerializeToString(), self.step_c.initial, device, threads
+        )
         self.device = self.stepper.device
         ev = self.eval_c.to_onnx()
-        self.eval_sess = ort.InferenceSession(ev.SerializeToString(), session_options(threads),
-                                              providers=self.stepper.sess.get_providers())
+        self.eval_sess = ort.InferenceSession(
+            ev.SerializeToString(), session_options(threads), providers=self.stepper.sess.get_providers()
+        )
         self.step = 0
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
@@ -85,7 +96,7 @@ class Trainer:
             d = self.spec.data
             in_names, tg_names = list(ins), list(tg)
             if d.name == "digits":
-                (shape, _), = ins.values() if len(ins) == 1 else (((), ""),)
+                ((shape, _),) = ins.values() if len(ins) == 1 else (((), ""),)
                 ds = datasets.load_digits(in_names[0], tg_names[0], flat=len(shape) == 2)
             else:
                 path = Path(d.args["path"])
@@ -144,7 +155,9 @@ class Trainer:
             n += k
         return {k: v / max(n, 1) for k, v in sums.items()}
 
-    def fit(self, X=None, y=None, epochs: int | None = None, dataset: datasets.Dataset | None = None) -> Result:
+    def fit(
+        self, X=None, y=None, epochs: int | None = None, dataset: datasets.Dataset | None = None
+    ) -> Result:
         spec = self.spec
         epochs = epochs or spec.epochs
         ds = dataset if dataset is not None else self.dataset(X, y)
@@ -159,38 +172,58 @@ class Trainer:
             for i, feeds in enumerate(train.batches(spec.batch, self.seed, epoch=self.epoch)):
                 self.step += 1
                 k = len(next(iter(feeds.values())))
-                feeds["lr"] = np.asarray(learning_rate(base_lr, spec.schedule, self.step, self.epoch, total), np.float32)
+                feeds["lr"] = np.asarray(
+                    learning_rate(base_lr, spec.schedule, self.step, self.epoch, total), np.float32
+                )
                 feeds["step"] = np.asarray(self.step, np.int64)
                 feeds.update(self._noise(feeds))
                 out = self.stepper.run(feeds)
                 loss = float(out["loss"])
                 if not math.isfinite(loss):
                     ck = f"; the last good checkpoint is {self.out / 'checkpoint.npz'}" if self.out else ""
-                    raise NNError(f"the loss became {loss} at step {self.step} (epoch {self.epoch + 1}){ck}",
-                                  hint="lower the learning rate, or set clip_norm in the train section")
+                    raise NNError(
+                        f"the loss became {loss} at step {self.step} (epoch {self.epoch + 1}){ck}",
+                        hint="lower the learning rate, or set clip_norm in the train section",
+                    )
                 ep_loss += loss * k
                 ep_n += k
                 samples += k
-                if self.progress:
-                    self._bar(i + 1, per_epoch, epochs, ep_loss / ep_n, samples / (time.perf_counter() - start), t0)
+                if self.progress and sys.stderr.isatty() and time.perf_counter() - self._drawn > 0.2:
+                    self._bar(
+                        i + 1, per_epoch, epochs, ep_loss / ep_n, samples / (time.perf_counter() - start), t0
+                    )
             self.epoch += 1
             last_loss = ep_loss / max(ep_n, 1)
-            row: dict[str, Any] = {"epoch": self.epoch, "loss": last_loss, "lr": float(feeds["lr"]),
-                                   "seconds": time.perf_counter() - t0}
+            row: dict[str, Any] = {
+                "epoch": self.epoch,
+                "loss": last_loss,
+                "lr": float(feeds["lr"]),
+                "seconds": time.perf_counter() - t0,
+                "samples_per_second": ep_n / (time.perf_counter() - t0),
+            }
             if held is not None and len(held):
                 row.update({f"val_{k}": v for k, v in self.evaluate(held).items()})
             self.history.append(row)
             if self.progress:
-                print("\r" + "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items())
-                      + " " * 10, file=sys.stderr)
+                print(
+                    "\r"
+                    + "  ".join(
+                        f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
+                    )
+                    + " " * 10,
+                    file=sys.stderr,
+                )
             if self.out is not None:
                 self.save_checkpoint(self.out / "checkpoint.npz")
             if spec.early_stopping is not None:
                 metric = spec.early_stopping.args["metric"]
                 key = f"val_{metric}" if f"val_{metric}" in row else metric
                 if key not in row:
-                    raise NNError(f"early_stopping watches '{metric}', which is not measured",
-                                  spec.early_stopping.span, expected="loss or one of the metrics")
+                    raise NNError(
+                        f"early_stopping watches '{metric}', which is not measured",
+                        spec.early_stopping.span,
+                        expected="loss or one of the metrics",
+                    )
                 value = row[key] if metric == "loss" else -row[key]  # lower is better
                 if best is None or value < best:
                     best, patience_left = value, spec.early_stopping.args["patience"]
@@ -205,21 +238,44 @@ class Trainer:
         if self.out is not None:
             model_path = str(self.save_model(self.out / "model.onnx"))
             atomic_write_bytes(self.out / "history.json", json.dumps(self.history, indent=1).encode())
-        return Result(last_loss, metrics, self.step, seconds, samples / max(seconds, 1e-9), model_path, self.device,
-                      self.epoch, self.history)
+        return Result(
+            last_loss,
+            metrics,
+            self.step,
+            seconds,
+            samples / max(seconds, 1e-9),
+            model_path,
+            self.device,
+            self.epoch,
+            self.history,
+        )
+
+    _drawn = 0.0
 
     def _bar(self, i: int, n: int, epochs: int, loss: float, rate: float, t0: float) -> None:
+        self._drawn = time.perf_counter()
         width = 24
         done = int(width * i / n)
         eta = (time.perf_counter() - t0) / i * (n - i)
-        print(f"\repoch {self.epoch + 1}/{epochs} [{'=' * done}{'.' * (width - done)}] {i}/{n} "
-              f"loss {loss:.4f}  {rate:,.0f} samples/s  ETA {eta:.0f}s ", end="", file=sys.stderr, flush=True)
+        print(
+            f"\repoch {self.epoch + 1}/{epochs} [{'=' * done}{'.' * (width - done)}] {i}/{n} "
+            f"loss {loss:.4f}  {rate:,.0f} samples/s  ETA {eta:.0f}s ",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
 
     # ---- files -----------------------------------------------------------------------
 
     def save_checkpoint(self, path: str | Path) -> None:
-        meta = {"step": self.step, "epoch": self.epoch, "seed": self.seed, "history": self.history,
-                "source_sha256": self.step_c.graph.source_hash, "model": self.spec.model}
+        meta = {
+            "step": self.step,
+            "epoch": self.epoch,
+            "seed": self.seed,
+            "history": self.history,
+            "source_sha256": self.step_c.graph.source_hash,
+            "model": self.spec.model,
+        }
         save_checkpoint(path, self.stepper.state(), meta)
 
     def inference_model(self):
@@ -234,8 +290,16 @@ class Trainer:
         model = Model(graph, rows)
         data = self.spec.data
         model.metadata["nngraph_train"] = json.dumps(
-            {"data": data.name, "path": data.args.get("path"), "validation": self.spec.validation, "seed": self.seed,
-             "inputs": self.iface.inputs, "targets": self.iface.targets, "steps": self.step})
+            {
+                "data": data.name,
+                "path": data.args.get("path"),
+                "validation": self.spec.validation,
+                "seed": self.seed,
+                "inputs": self.iface.inputs,
+                "targets": self.iface.targets,
+                "steps": self.step,
+            }
+        )
         return model
 
     def save_model(self, path: str | Path) -> Path:
