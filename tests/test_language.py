@@ -185,3 +185,31 @@ def test_sequence_layers_shapes(call, shape):
     assert m.graph.type(m.graph.outputs["o"]).shape == shape
     out = run(m, x=np.ones((3, 2, 16), np.float32))["o"]
     assert out.shape == tuple(3 if d == "batch" else d for d in shape)
+
+
+def test_declared_output_takes_the_final_value():
+    src = "model M {\n input x: f32[batch, 6]\n output h\n h = x | relu\n h = h * 2\n}"
+    np.testing.assert_allclose(run(ng.compile_source(src), x=X)["h"], np.maximum(X, 0) * 2)
+
+
+def test_block_string_parameter_names_a_layer():
+    src = 'block act(x, f: str = "relu") {\n return x | f\n}\nmodel M {\n input x: f32[batch, 6]\n'
+    src += ' output a = x | act\n output b = x | act(f="tanh")\n}'
+    out = run(ng.compile_source(src), x=X)
+    np.testing.assert_allclose(out["a"], np.maximum(X, 0))
+    np.testing.assert_allclose(out["b"], np.tanh(X), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "body,message",
+    [
+        ("output o = x | transpose(1)", "transpose"),
+        ("output o = x | dense(99999999999999)", "more than nngraph can hold"),
+        ("input m: bool[batch]\n output o = (m + 1) + x", "bool"),
+        ("input i: i64[batch, 6]\n output o = (i * 2.5) + x", "truncated"),
+    ],
+)
+def test_more_mistakes_are_positioned(body, message):
+    with pytest.raises(ng.NNError) as e:
+        _ = ng.compile_source(f"model M {{\n input x: f32[batch, 6]\n {body}\n}}", "m.nn").onnx
+    assert message in e.value.message and e.value.span is not None

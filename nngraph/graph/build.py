@@ -38,6 +38,8 @@ class Scope:
     counters: dict[str, int] = field(default_factory=dict)
     taken: set[str] = field(default_factory=set)
     pending_outputs: dict[str, ast.OutputDecl] = field(default_factory=dict)
+    assigned: set[str] = field(default_factory=set)  # pending outputs assigned at least once
+    output_order: list[str] = field(default_factory=list)
     returned: Tensor | None = None
     bodies: list[tuple[list[ast.Stmt], int]] = field(
         default_factory=list
@@ -78,6 +80,7 @@ class Builder:
         self.state_updates: dict[str, str] = {}  # buffer -> its new value after a training step
         self.noise: dict[str, float] = {}  # dropout noise input -> drop probability
         self.targets: set[str] = set()
+        self.param_elements = 0  # elements of all parameters made so far, for the summary's column
         self.layers = all_layers()
         self.graph = Graph("")
         self.dims: set[str] = set()
@@ -99,11 +102,17 @@ class Builder:
         self.scope = Scope("")
         self.run(m.body, self.scope)
         for name, decl in self.scope.pending_outputs.items():
+            if name in self.scope.assigned:  # `output h` then `h = ...`: h's final value
+                self.graph.outputs[name] = self.tensor(
+                    self.scope.vars[name], decl.span, f"output '{name}'"
+                ).node
+                continue
             raise NNError(
                 f"output '{name}' is declared but never assigned",
                 decl.span,
                 expected=f"a statement '{name} = ...' after the declaration",
             )
+        self.graph.outputs = {o: self.graph.outputs[o] for o in self.scope.output_order}
         if not self.graph.outputs:
             raise NNError(
                 f"model '{m.name}' has no output", m.span, expected="at least one 'output name = expression'"
@@ -209,6 +218,7 @@ class Builder:
             )
         if st.name in self.graph.outputs or st.name in scope.pending_outputs:
             raise NNError(f"duplicate output '{st.name}'", st.span, expected="each output named once")
+        scope.output_order.append(st.name)
         if st.value is None:
             if st.name in scope.vars:
                 self.graph.outputs[st.name] = self.tensor(
@@ -244,8 +254,8 @@ class Builder:
         scope.vars[name] = value
         scope.defined_at[name] = span
         if name in scope.pending_outputs:
-            del scope.pending_outputs[name]
-            self.graph.outputs[name] = self.tensor(value, span, f"output '{name}'").node
+            self.tensor(value, span, f"output '{name}'")
+            scope.assigned.add(name)
 
     def check_fresh(self, name: str, span: Span, scope: Scope) -> None:
         if name in scope.vars:
@@ -271,6 +281,8 @@ class Builder:
             if isinstance(e.stage, ast.Call):
                 return self.call(e.stage, [x], scope)
             stage = self.lookup(e.stage.id, e.stage.span, scope)
+            if isinstance(stage, str) and (stage in self.layers or stage in self.prog.blocks):
+                stage = self.lookup(stage, e.stage.span, Scope(""))  # a str parameter naming a layer
             if not isinstance(stage, LayerValue):
                 if isinstance(stage, Symbol):
                     self.unknown_layer(e.stage.id, e.stage.span, scope)
@@ -391,6 +403,20 @@ class Builder:
         return Tensor(node)
 
     def const(self, value: float, like: TensorType, span: Span) -> str:
+        if like.dtype == "bool":
+            raise NNError(
+                f"arithmetic on a bool tensor {like}",
+                span,
+                expected="a numeric tensor",
+                hint="cast it first, e.g. cast(mask, to=f32)",
+            )
+        if like.dtype in ("i32", "i64") and float(value) != int(value):
+            raise NNError(
+                f"the number {value} would be truncated to combine it with the integer tensor {like}",
+                span,
+                expected="an integer, or a float tensor",
+                hint="cast it first, e.g. cast(x, to=f32)",
+            )
         arr = np.asarray(value, dtype=like.np_dtype)
         return self.graph.add(
             "const", "const", [], TensorType(like.dtype, ()), span, value=arr, order=self.tick()
@@ -524,7 +550,11 @@ class Builder:
                 )
             else:
                 lv.args[spec.name] = (
-                    spec.default if isinstance(lv.callee, LayerDef) else self.eval(spec.default, Scope(""))
+                    spec.default
+                    if isinstance(lv.callee, LayerDef)
+                    else self.convert_arg(
+                        spec, self.eval(spec.default, Scope("")), spec.default.span, owner, scope
+                    )
                 )
 
     def convert_arg(self, spec: ArgSpec, v: Any, span: Span, owner: str, scope: Scope) -> Any:
@@ -550,11 +580,9 @@ class Builder:
         if isinstance(lv.callee, ast.BlockDef):
             return self.apply_block(lv, tensors, span, scope)
         ctx = _Ctx(self, lv, span, scope)
-        before = self.graph.param_count(None)
+        before = self.param_elements
         out = lv.callee.build(ctx, [t.node for t in tensors], lv.args)
-        self.rows.append(
-            SummaryRow(lv.name, lv.kind, out, self.graph.param_count(None) - before, lv.name.count("/"))
-        )
+        self.rows.append(SummaryRow(lv.name, lv.kind, out, self.param_elements - before, lv.name.count("/")))
         return Tensor(out)
 
     def apply_block(self, lv: LayerValue, tensors: list[Tensor], span: Span, scope: Scope) -> Tensor:
@@ -696,7 +724,14 @@ class _Ctx:
                     expected="the same input shape at every application",
                 )
             return pid
+        n = int(np.prod(shape, dtype=np.float64))
+        if n > 2**31:
+            self.fail(
+                f"parameter {local} of shape {list(shape)} has {n:,} elements, more than nngraph can hold",
+                expected="a layer size that fits in memory",
+            )
         value = initialize(pid, tuple(shape), init, fan_in, fan_out, self.b.seed, DTYPES[dtype])
+        self.b.param_elements += n
         return g.add(
             pid, "param", [], t, self.span, value=value, trainable=trainable, init=init, order=self.b.tick()
         )

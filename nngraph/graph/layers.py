@@ -320,7 +320,8 @@ def embedding(ctx: LayerCtx, xs: list[str], a: dict) -> str:
         )
     if a["num"] <= 0 or a["dim"] <= 0:
         ctx.fail(f"embedding needs positive num and dim, got num={a['num']}, dim={a['dim']}")
-    table = ctx.param("table", (a["num"], a["dim"]), a["init"], a["num"], a["dim"], like=None)
+    # fan_in is the row size, as torch's kaiming init computes it for an Embedding weight
+    table = ctx.param("table", (a["num"], a["dim"]), a["init"], a["dim"], a["num"], like=None)
     return ctx.op("embedding", [table, x])
 
 
@@ -386,7 +387,11 @@ def _primitive(op: registry.Op) -> LayerDef:
     n = None if variadic else len([i for i in op.inputs if not i.endswith("?")])
 
     def build(ctx: LayerCtx, xs: list[str], a: dict) -> str:
-        a = {k: tuple(v) if isinstance(v, list) else v for k, v in a.items()}
+        kinds = {spec.name: spec.kind for spec in params}
+        a = {
+            k: tuple(v) if isinstance(v, list) else (v,) if kinds[k] == "ints" and isinstance(v, int) else v
+            for k, v in a.items()
+        }
         return ctx.op(op.name, xs, **a)
 
     return LayerDef(op.name, n, params, build, op.doc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nngraph.errors import ShapeError
 from nngraph.graph.types import TensorType
 from nngraph.ops.common import broadcast_shapes, randn, same_dtype
 from nngraph.ops.registry import Op, Sample, Style, register
@@ -12,6 +13,12 @@ from nngraph.ops.registry import Op, Sample, Style, register
 def _binary(name: str, symbol: str, onnx_op: str, ref, grad) -> Op:
     def infer(ts: list[TensorType], attrs: dict) -> TensorType:
         dt = same_dtype(ts, symbol)
+        if dt == "bool":
+            raise ShapeError(
+                f"'{symbol}' on bool tensors {ts[0]} and {ts[1]}",
+                expected="numeric tensors",
+                hint="cast them first, e.g. cast(mask, to=f32)",
+            )
         return TensorType(dt, broadcast_shapes(ts[0], ts[1], symbol))
 
     def lower(ctx, xs, attrs, in_types, out_type):
