@@ -1,0 +1,135 @@
+"""Training end to end: the CLI, resume bit for bit, the NaN guard, the Python API,
+and the training-step model run by bare onnxruntime."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+import nngraph as ng
+from nngraph.runtime.checkpoint import load_checkpoint
+
+MLP = ROOT / "examples" / "digits_mlp.nn"
+CNN = ROOT / "examples" / "digits_cnn.nn"
+
+
+def nngraph(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "nngraph.cli", *args], capture_output=True, text=True, cwd=cwd
+    )
+
+
+@pytest.mark.parametrize("example,target", [(MLP, 0.97), (CNN, 0.98)], ids=["mlp", "cnn"])
+def test_train_reaches_held_out_accuracy(example, target, tmp_path):
+    r = nngraph("train", str(example), "--out", str(tmp_path), "--json")
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert {"final_loss", "metrics", "steps", "seconds", "samples_per_second", "model"} <= set(result)
+    assert result["metrics"]["accuracy"] >= target, result
+    assert result["seconds"] < 60
+    for name in ("model.onnx", "checkpoint.npz", "history.json"):
+        assert (tmp_path / name).is_file()
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert len(history) == result["epochs"] and history[-1]["val_accuracy"] == pytest.approx(
+        result["metrics"]["accuracy"]
+    )
+    # the written inference model scores the same on the same held-out split
+    r = nngraph("eval", str(tmp_path / "model.onnx"), "--data", "digits", "--json")
+    assert r.returncode == 0, r.stderr
+    ev = json.loads(r.stdout)
+    assert ev["split"].startswith("held-out") and ev["accuracy"] == pytest.approx(
+        result["metrics"]["accuracy"], abs=1e-6
+    )
+
+
+def test_resume_is_bit_exact(tmp_path):
+    full, part = tmp_path / "full", tmp_path / "part"
+    assert nngraph("train", str(CNN), "--out", str(full), "--epochs", "2", "--quiet").returncode == 0
+    assert nngraph("train", str(CNN), "--out", str(part), "--epochs", "1", "--quiet").returncode == 0
+    r = nngraph("train", str(CNN), "--out", str(part), "--epochs", "2", "--resume", "--quiet")
+    assert r.returncode == 0, r.stderr
+    a, ma = load_checkpoint(full / "checkpoint.npz")
+    b, mb = load_checkpoint(part / "checkpoint.npz")
+    assert ma["step"] == mb["step"] and ma["epoch"] == mb["epoch"] == 2
+    assert set(a) == set(b)
+    for k in a:
+        assert np.array_equal(a[k], b[k]), k
+
+
+def test_nan_loss_stops_with_the_step_named_and_keeps_the_last_checkpoint(tmp_path):
+    src = MLP.read_text().replace("sgd(lr=0.05, momentum=0.9)", "sgd(lr=1e6, momentum=0.9)")
+    bad = tmp_path / "bad.nn"
+    bad.write_text(src)
+    r = nngraph("train", str(bad), "--out", str(tmp_path / "o"), "--quiet")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "the loss became nan at step" in r.stderr or "the loss became inf at step" in r.stderr
+    assert "clip_norm" in r.stderr
+
+
+def test_fit_from_python_with_arrays():
+    from nngraph.runtime.data import load_digits
+
+    d = load_digits(flat=True)
+    m = ng.compile_file(MLP)
+    result = m.trainer().fit(d.inputs["image"], d.targets["label"], epochs=3)
+    assert result.steps == 3 * int(np.ceil(len(d) * 0.8 / 32)) or result.steps > 0
+    assert result.metrics["accuracy"] > 0.85
+    assert result.history[0]["loss"] > result.history[-1]["loss"]
+
+
+def test_data_mismatch_is_a_clear_error(tmp_path):
+    np.savez(tmp_path / "d.npz", image=np.zeros((10, 8, 8), np.float32), label=np.zeros(10, np.int64))
+    src = MLP.read_text().replace("data      = digits", 'data      = npz("d.npz")')
+    (tmp_path / "m.nn").write_text(src)
+    r = nngraph("train", str(tmp_path / "m.nn"), "--out", str(tmp_path / "o"), "--quiet")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "image" in r.stderr and "f32[batch, 64]" in r.stderr.replace("f32[batch,64]", "f32[batch, 64]")
+
+
+def test_compile_train_and_bare_onnxruntime_example(tmp_path):
+    step = tmp_path / "step.onnx"
+    r = nngraph("compile", str(MLP), "--train", "-o", str(step))
+    assert r.returncode == 0, r.stderr
+    example = ROOT / "examples" / "train_with_onnxruntime.py"
+    assert (
+        len([ln for ln in example.read_text().splitlines() if ln.strip() and not ln.lstrip().startswith("#")])
+        <= 30
+    )
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(example),
+            str(step),
+            str(step.with_suffix(".npz")),
+            str(ROOT / "nngraph" / "data" / "digits.npz"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    last = json.loads(r.stdout.strip().splitlines()[-1])
+    assert last["nngraph_imported"] is False
+    assert last["loss"] < 0.5
+
+
+def test_gradients_model_and_gradcheck():
+    r = nngraph("gradcheck", str(CNN), "--batch", "4", "--per-param", "3")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "ok: worst relative error" in r.stdout
+    assert "residual_1/conv2d_1.weight" in r.stdout
+
+
+def test_step_model_interface_names_are_documented():
+    c = ng.compile_file(CNN).training("step")
+    i = c.interface
+    assert i.order[:4] == ["image", "label", "lr", "step"]
+    assert "residual_1/batchnorm_1.running_mean" in i.buffers and "dense_1.weight.m" in i.slots
+    assert i.outputs[:2] == ["loss", "accuracy"] and "next/dense_1.weight" in i.outputs
+    readme = (ROOT / "README.md").read_text()
+    for name in ("`lr`", "`step`", "`next/", "`grad/", "nngraph_training"):
+        assert name in readme, name
