@@ -133,3 +133,23 @@ def test_step_model_interface_names_are_documented():
     readme = (ROOT / "README.md").read_text()
     for name in ("`lr`", "`step`", "`next/", "`grad/", "nngraph_training"):
         assert name in readme, name
+
+
+def test_stepper_leaves_the_initial_arrays_alone():
+    from nngraph.runtime.stepper import Stepper
+
+    c = ng.compile_file(MLP).training("step")
+    before = {k: v.copy() for k, v in c.initial.items()}
+    st = Stepper(c.to_onnx().SerializeToString(), c.initial)
+    rng = np.random.default_rng(0)
+    for i in (1, 2, 3):
+        feeds = {
+            "image": rng.random((4, 64), dtype=np.float32),
+            "label": rng.integers(0, 10, 4),
+            "lr": np.array(0.1, np.float32),
+            "step": np.array(i),
+        }
+        feeds.update({k: rng.random((4, 128), dtype=np.float32) for k in c.interface.noise})
+        st.run(feeds)
+    assert all(np.array_equal(before[k], c.initial[k]) for k in before)
+    assert not np.array_equal(st.state()["dense_1.weight"], before["dense_1.weight"])

@@ -53,13 +53,15 @@ class Stepper:
         self.state_names: list[str] = i["params"] + i["buffers"] + i["slots"]
         self.reported = [o for o in i["outputs"] if not o.startswith("next/")]
         dev, idx = ("cuda", 0) if self.device == "cuda" else ("cpu", 0)
+        # On the CPU an OrtValue shares the numpy array's memory, and the buffers are written
+        # in turn: copy, so the caller's arrays (the graph's initial values) never change.
         missing = [n for n in self.state_names if n not in initial]
         if missing:
             raise NNError(
                 f"no initial value for '{missing[0]}'", expected="a checkpoint with every parameter and slot"
             )
         self._cur = {
-            n: ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(initial[n]), dev, idx)
+            n: ort.OrtValue.ortvalue_from_numpy(np.array(initial[n], order="C"), dev, idx)
             for n in self.state_names
         }
         self._nxt = {
