@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from nngraph.errors import NNError, Span
+from nngraph.graph.types import DTYPES  # numpy only: the runtime may import it
 
 __all__ = [
     "DTYPES",
@@ -34,16 +35,6 @@ __all__ = [
     "load_npz",
 ]
 
-#: .nn dtype name -> numpy dtype (the same table as nngraph.graph.types, which the
-#: runtime must not import).
-DTYPES: dict[str, np.dtype] = {
-    "f16": np.dtype(np.float16),
-    "f32": np.dtype(np.float32),
-    "f64": np.dtype(np.float64),
-    "i32": np.dtype(np.int32),
-    "i64": np.dtype(np.int64),
-    "bool": np.dtype(np.bool_),
-}
 
 # The split draws from a stream of its own, never equal to an epoch's [seed, epoch].
 _SPLIT_STREAM = (0x73706C74, 1)

@@ -139,27 +139,6 @@ def compile_training(prog: Program, spec: TrainSpec, seed: int = 0, kind: str = 
 
     params = g.params(trainable=True)
     buffers = [p for p in g.params(trainable=False) if kind == "eval" or p in b.state_updates]
-    if kind == "eval":
-        data_inputs = [i for i in g.inputs if i not in b.targets]
-        iface = Interface(
-            kind,
-            data_inputs,
-            [t.name for t in spec.targets],
-            params,
-            buffers,
-            [],
-            {},
-            [m.name for m in spec.metrics],
-            spec.optimizer.name,
-            dict(spec.optimizer.args),
-            list(g.outputs),
-        )
-        return Compiled(g, iface, {p: g.node(p)["value"] for p in params + buffers})
-    grads = backward(g, loss, params)
-    add = _Adder(g, spec.span)
-    if spec.clip_norm:
-        grads = _clip(add, grads, spec.clip_norm)
-    initial = {p: g.node(p)["value"] for p in params + buffers}
     data_inputs = [i for i in g.inputs if i not in b.targets and i not in b.noise]
     noise = {n: [p, list(g.type(n).shape)] for n, p in b.noise.items()}
     iface = Interface(
@@ -174,6 +153,14 @@ def compile_training(prog: Program, spec: TrainSpec, seed: int = 0, kind: str = 
         spec.optimizer.name,
         dict(spec.optimizer.args),
     )
+    initial = {p: g.node(p)["value"] for p in params + buffers}
+    if kind == "eval":
+        iface.outputs = list(g.outputs)
+        return Compiled(g, iface, initial)
+    grads = backward(g, loss, params)
+    add = _Adder(g, spec.span)
+    if spec.clip_norm:
+        grads = _clip(add, grads, spec.clip_norm)
     new_outputs = {"loss": loss, **{m: outputs[m] for m in iface.metrics}}
     if kind == "grads":
         new_outputs.update({f"grad/{p}": grads[p] for p in params})
