@@ -398,7 +398,7 @@ def _primitive(op: registry.Op) -> LayerDef:
 
 
 def all_layers() -> dict[str, LayerDef]:
-    from nngraph.graph import losses  # noqa: F401  (registers the loss and metric layers)
+    from nngraph.graph import losses, sequence  # noqa: F401  (register the loss, metric and sequence layers)
 
     for name, op in registry.all_ops().items():
         if name not in _WRAPPED_OPS and name not in LAYERS:

@@ -112,6 +112,7 @@ def _load_families() -> None:
         math,
         norm,
         pool,
+        recurrent,
         reduce,
         shape,
     )

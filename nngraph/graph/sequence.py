@@ -1,0 +1,1 @@
+"""Sequence layers (issue #6): rnn, lstm, gru, attention, built from primitive operators."""

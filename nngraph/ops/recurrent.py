@@ -1,0 +1,1 @@
+"""Recurrent operators (issue #6): filled in by their records."""
