@@ -36,24 +36,48 @@ def cmd_graph(args) -> int:
     return 0
 
 
+def _runner(args):
+    from nngraph.passes.manager import Runner
+
+    return Runner(disabled=set(args.disable), dump_after=args.dump_after)
+
+
+def _print_report(runner) -> None:
+    print(f"{'pass':16s} {'nodes before':>12s} {'after':>6s} {'ms':>8s}")
+    for r in runner.report:
+        mark = "" if r.changed else "  (no change)"
+        print(f"{r.name:16s} {r.nodes_before:12d} {r.nodes_after:6d} {r.seconds * 1000:8.2f}{mark}")
+
+
 def cmd_compile(args) -> int:
     m = _compile(args)
     out = Path(args.output or Path(args.file).with_suffix(".onnx").name)
-    if args.train or args.grads:
+    runner = _runner(args)
+    kind = "grads" if args.grads else "step" if args.train else None
+    if args.dump_after:
+        (m.training(kind) if kind else m).to_onnx(args.O, runner)
+        print(
+            runner.dumped
+            if runner.dumped is not None
+            else f"pass {args.dump_after} does not run at -O{args.O}"
+        )
+        return 0
+    if kind:
         from nngraph.runtime.checkpoint import save_checkpoint
 
-        c = m.training("grads" if args.grads else "step")
-        model = c.to_onnx()
+        c = m.training(kind)
+        model = c.to_onnx(args.O, runner)
         atomic_write_bytes(out, model.SerializeToString())
         init = out.with_suffix(".npz")
         save_checkpoint(init, c.initial, {"step": 0, "epoch": 0, "interface": c.interface.to_json()})
         print(
-            f"wrote {out} ({c.interface.kind} model of {m.name}, {len(model.graph.node)} ONNX nodes) "
-            f"and its initial state {init}"
+            f"wrote {out} ({kind} model of {m.name}, {len(model.graph.node)} ONNX nodes) and its initial state {init}"
         )
-        return 0
-    m.save(out)
-    print(f"wrote {out} (model {m.name}, {m.param_count:,} parameters, {len(m.onnx.graph.node)} ONNX nodes)")
+    else:
+        m.save(out, args.O, runner)
+        print(f"wrote {out} (model {m.name}, {m.param_count:,} parameters, -O{args.O})")
+    if args.report:
+        _print_report(runner)
     return 0
 
 
@@ -186,6 +210,12 @@ def parser() -> argparse.ArgumentParser:
     )
     c.add_argument(
         "--grads", action="store_true", help="write the gradients-only model (and its initial state .npz)"
+    )
+    c.add_argument("-O", type=int, default=2, choices=[0, 1, 2], help="optimization level (default 2)")
+    c.add_argument("--report", action="store_true", help="per pass: nodes before and after, time")
+    c.add_argument("--dump-after", metavar="PASS", help="print the graph after this pass instead of writing")
+    c.add_argument(
+        "--disable", action="append", default=[], metavar="PASS", help="turn a pass off (repeatable)"
     )
 
     t = source_cmd("train", cmd_train, "train the model of the file's train section")

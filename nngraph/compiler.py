@@ -16,6 +16,8 @@ from nngraph.graph.printer import format_graph
 from nngraph.graph.program import Program, load_file, load_text
 from nngraph.graph.summary import summary_dict, summary_text
 from nngraph.onnx.lower import check, lower
+from nngraph.passes.manager import Runner
+from nngraph.passes.pipeline import DEFAULT_LEVEL, optimize
 from nngraph.training.spec import TrainSpec, read_train
 from nngraph.training.step import Compiled, compile_training
 
@@ -36,14 +38,19 @@ class Model:
 
     @cached_property
     def onnx(self) -> onnx.ModelProto:
-        """The inference model, checked by onnx.checker (full) and strict shape inference."""
-        model = lower(self.graph, metadata=self.metadata)
+        """The inference model at the default optimization level, checked by onnx.checker
+        (full) and strict shape inference."""
+        return self.to_onnx()
+
+    def to_onnx(self, level: int = DEFAULT_LEVEL, runner: Runner | None = None) -> onnx.ModelProto:
+        model = lower(optimize(self.graph, level, runner), metadata=self.metadata)
         check(model)
         return model
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, level: int = DEFAULT_LEVEL, runner: Runner | None = None) -> Path:
         """Write the inference model atomically; returns the path."""
-        atomic_write_bytes(path, self.onnx.SerializeToString())
+        model = self.onnx if level == DEFAULT_LEVEL and runner is None else self.to_onnx(level, runner)
+        atomic_write_bytes(path, model.SerializeToString())
         return Path(path)
 
     def summary(self) -> str:

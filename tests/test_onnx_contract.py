@@ -26,12 +26,15 @@ def test_opset_ir_and_domain(cnn):
 
 
 def test_inference_form(cnn):
-    m = cnn.onnx
+    m0 = cnn.to_onnx(level=0)  # as written: batchnorm with its running statistics
+    ops = {n.op_type for n in m0.graph.node}
+    assert "Dropout" not in ops and "BatchNormalization" in ops
+    assert set(cnn.graph.params()) <= {i.name for i in m0.graph.initializer}
+    m = cnn.onnx  # -O2: batchnorm folded into the convolutions before it
     ops = {n.op_type for n in m.graph.node}
-    assert "Dropout" not in ops
-    assert "BatchNormalization" in ops
+    assert "Dropout" not in ops and "BatchNormalization" not in ops
     inits = {i.name for i in m.graph.initializer}
-    assert {p for p in cnn.graph.params()} <= inits
+    assert {p for p in cnn.graph.params() if p.endswith(".weight")} <= inits
     (inp,) = m.graph.input
     assert inp.name == "image"
     assert inp.type.tensor_type.shape.dim[0].dim_param == "batch"
@@ -45,8 +48,15 @@ def test_metadata(cnn):
 
 
 def test_onnx_node_names_lead_back_to_graph_nodes(cnn):
+    from nngraph.passes.pipeline import optimize
+
+    g = optimize(cnn.graph)
     for n in cnn.onnx.graph.node:
-        assert n.name.split(":")[0] in cnn.graph.g, n.name
+        assert n.name.split(":")[0] in g.g, n.name
+    fused = [d for _, d in g.g.nodes(data=True) if d.get("fused_by")]
+    assert {d["fused_by"] for d in fused} == {"fold_batchnorm", "fuse_gemm"}
+    for d in fused:  # a fused node remembers every source span it replaced
+        assert len(d["spans"]) >= 2 and all(s.file.endswith("digits_cnn.nn") for s in d["spans"])
 
 
 def test_source_hash_changes_with_source():

@@ -27,6 +27,7 @@ class Graph:
     outputs: dict[str, str] = field(default_factory=dict)  # output name -> node id
     source_hash: str = ""
     docs: dict[str, str] = field(default_factory=dict)  # input/output name -> description
+    params_fixed: bool = True  # parameters are constants (inference); False when they are step inputs
 
     def add(
         self,
@@ -53,6 +54,28 @@ class Graph:
             else:
                 self.g.add_edge(src, nid, type=self.type(src), slots=[slot])
         return nid
+
+    def consumers(self, nid: str) -> list[str]:
+        return list(self.g.successors(nid))
+
+    def set_inputs(self, nid: str, inputs: list[str]) -> None:
+        """Rewire a node's inputs, keeping the edges (with their slots and types) in step."""
+        for src in list(self.g.predecessors(nid)):
+            self.g.remove_edge(src, nid)
+        self.g.nodes[nid]["inputs"] = list(inputs)
+        for slot, src in enumerate(inputs):
+            if self.g.has_edge(src, nid):
+                self.g.edges[src, nid]["slots"].append(slot)
+            else:
+                self.g.add_edge(src, nid, type=self.type(src), slots=[slot])
+
+    def replace_uses(self, old: str, new: str) -> None:
+        """Every consumer of `old`, and every output naming it, now reads `new`."""
+        for c in self.consumers(old):
+            self.set_inputs(c, [new if i == old else i for i in self.g.nodes[c]["inputs"]])
+        for o, nid in self.outputs.items():
+            if nid == old:
+                self.outputs[o] = new
 
     def node(self, nid: str) -> dict[str, Any]:
         return self.g.nodes[nid]

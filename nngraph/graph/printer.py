@@ -21,7 +21,8 @@ def format_graph(graph: Graph) -> str:
         else:
             attrs = " ".join(f"{k}={_fmt(v)}" for k, v in d["attrs"].items())
             rhs = f"{d['op']}({', '.join(d['inputs'])}){' ' + attrs if attrs else ''}"
-        lines.append(f"{n}: {t} = {rhs}{where}")
+        fused = f" [fused by {d['fused_by']} from {len(d['spans'])} nodes]" if d.get("fused_by") else ""
+        lines.append(f"{n}: {t} = {rhs}{where}{fused}")
     for o, nid in graph.outputs.items():
         lines.append(f"output {o} = {nid}")
     return "\n".join(lines)

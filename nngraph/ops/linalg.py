@@ -182,3 +182,63 @@ EMBEDDING_GRAD = register(
         grad=NOT_DIFFERENTIABLE,
     )
 )
+
+
+# ---- gemm: produced by the fuse_gemm pass, never written by users --------------------------
+
+
+def _gemm_infer(ts: list[TensorType], attrs: dict) -> TensorType:
+    a, b = ts[0], ts[1]
+    if a.rank != 2 or b.rank != 2:
+        raise ShapeError(f"'gemm' needs 2-D operands, got {a} and {b}", expected="matrices")
+    m, k = a.shape[::-1] if attrs["transA"] else a.shape
+    k2, n = b.shape[::-1] if attrs["transB"] else b.shape
+    if k != k2:
+        raise ShapeError(f"'gemm' inner dims differ: {a} and {b}", expected="matching inner dims")
+    out = TensorType(same_dtype(ts[:2], "gemm"), (m, n))
+    if len(ts) == 3 and broadcast_shapes(out, ts[2], "gemm") != out.shape:
+        raise ShapeError(
+            f"'gemm' bias {ts[2]} does not broadcast to {out}", expected=f"a bias broadcastable to {out}"
+        )
+    return out
+
+
+def _gemm_ref(xs, attrs):
+    a = xs[0].T if attrs["transA"] else xs[0]
+    b = xs[1].T if attrs["transB"] else xs[1]
+    y = attrs["alpha"] * (a @ b)
+    return (y + attrs["beta"] * xs[2] if len(xs) == 3 else y).astype(xs[0].dtype)
+
+
+def _gemm_grad(c, g):
+    """Gradients through the unfused form: a @ b and the bias (rarely needed: fusion runs after autodiff)."""
+    a, b = c.inputs[0], c.inputs[1]
+    ta, tb, alpha = c.attrs["transA"], c.attrs["transB"], c.attrs["alpha"]
+    ga_core = c.op("gemm", [g, b], transA=0, transB=1 - tb, alpha=alpha, beta=1.0)  # g @ B^T
+    gb_core = c.op("gemm", [a, g], transA=1 - ta, transB=0, alpha=alpha, beta=1.0)  # A^T @ g
+    ga = c.op("transpose", [ga_core], perm=(1, 0)) if ta else ga_core
+    gb = c.op("transpose", [gb_core], perm=(1, 0)) if tb else gb_core
+    out = [ga, gb]
+    if len(c.inputs) == 3:
+        out.append(c.unbroadcast(c.op("mul", [g, c.const(c.attrs["beta"], g)]), c.inputs[2]))
+    return out
+
+
+GEMM = register(
+    Op(
+        name="gemm",
+        inputs=("a", "b", "c?"),
+        attrs={"transA": 0, "transB": 0, "alpha": 1.0, "beta": 1.0},
+        infer=_gemm_infer,
+        lower=lambda ctx, xs, attrs, it, ot: ctx.emit("Gemm", xs, **attrs),
+        reference=_gemm_ref,
+        samples=lambda rng: [
+            Sample((randn(rng, 3, 4), randn(rng, 4, 5), randn(rng, 5))),
+            Sample((randn(rng, 4, 3), randn(rng, 5, 4)), {"transA": 1, "transB": 1}),
+            Sample((randn(rng, 2, 3), randn(rng, 3, 4), randn(rng, 2, 4)), {"alpha": 0.5, "beta": 2.0}),
+        ],
+        style=Style("linear", "gemm"),
+        doc="alpha * A' B' + beta * C (ONNX Gemm), made by the fuse_gemm pass",
+        grad=_gemm_grad,
+    )
+)

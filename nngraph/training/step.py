@@ -27,6 +27,8 @@ from nngraph.graph.program import Program
 from nngraph.graph.types import TensorType
 from nngraph.onnx.lower import check, lower
 from nngraph.ops import registry
+from nngraph.passes.manager import Runner
+from nngraph.passes.pipeline import DEFAULT_LEVEL, optimize
 from nngraph.syntax import ast
 from nngraph.training import optimizers
 from nngraph.training.spec import TrainSpec
@@ -70,8 +72,9 @@ class Compiled:
     interface: Interface
     initial: dict[str, np.ndarray]  # parameters, buffers and optimizer slots at step 0
 
-    def to_onnx(self) -> onnx.ModelProto:
-        model = lower(self.graph, self.interface.order, {"nngraph_training": self.interface.to_json()})
+    def to_onnx(self, level: int = DEFAULT_LEVEL, runner: Runner | None = None) -> onnx.ModelProto:
+        graph = optimize(self.graph, level, runner)
+        model = lower(graph, self.interface.order, {"nngraph_training": self.interface.to_json()})
         check(model)
         return model
 
@@ -119,6 +122,7 @@ def compile_training(prog: Program, spec: TrainSpec, seed: int = 0, kind: str = 
             expected="a loss such as cross_entropy(logits, label), which averages over the batch",
         )
     g = b.graph
+    g.params_fixed = False  # parameters are inputs of every training model
     outputs = {"loss": loss}
     for m in spec.metrics:
         if not model_outputs or not spec.targets:

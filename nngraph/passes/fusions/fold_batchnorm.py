@@ -1,0 +1,59 @@
+"""Inference only: batchnorm(conv(x, w, b)) -> conv(x, w * s, (b - mean) * s + shift), s = scale / sqrt(var + eps)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nngraph.graph.ir import Graph
+from nngraph.passes.rewrite import const_value, new_const, new_op, only_consumer
+from nngraph.passes.rule import Match, Rule
+
+
+def match(graph: Graph, n: str) -> Match | None:
+    d = graph.node(n)
+    if d["op"] != "batchnorm" or graph.node(d["inputs"][0])["op"] != "conv":
+        return None
+    return {"bn": n, "conv": d["inputs"][0]}
+
+
+def check(graph: Graph, m: Match) -> str | None:
+    if not graph.params_fixed:
+        return "parameters are inputs (a training graph): nothing to fold into"
+    if not only_consumer(graph, m["conv"], m["bn"]):
+        return "the convolution's output is used elsewhere too"
+    conv = graph.node(m["conv"])
+    for i in graph.node(m["bn"])["inputs"][1:] + conv["inputs"][1:]:
+        if const_value(graph, i) is None:
+            return f"{i} is not a constant"
+    return None
+
+
+def rewrite(graph: Graph, m: Match) -> str:
+    bn, conv = graph.node(m["bn"]), graph.node(m["conv"])
+    scale, shift, mean, var = (const_value(graph, i).astype(np.float64) for i in bn["inputs"][1:])
+    s = scale / np.sqrt(var + bn["attrs"]["eps"])
+    w_id = conv["inputs"][1]
+    w = const_value(graph, w_id)
+    b = const_value(graph, conv["inputs"][2]).astype(np.float64) if len(conv["inputs"]) == 3 else 0.0
+    new_w = (w.astype(np.float64) * s.reshape(-1, *([1] * (w.ndim - 1)))).astype(w.dtype)
+    new_b = ((b - mean) * s + shift).astype(w.dtype)
+    if only_consumer(graph, w_id, m["conv"]) and graph.node(w_id)["op"] == "param":
+        graph.node(w_id)["value"] = new_w  # the folded weight keeps its name (conv2d_1.weight)
+        w_node = w_id
+    else:
+        w_node = new_const(graph, new_w, m["conv"])
+    b_node = new_const(graph, new_b, m["conv"])
+    return new_op(
+        graph,
+        "conv",
+        [conv["inputs"][0], w_node, b_node],
+        conv["attrs"],
+        m["bn"],
+        rule="fold_batchnorm",
+        replaced=[m["conv"], m["bn"]],
+    )
+
+
+RULE = Rule(
+    "fold_batchnorm", match, check, rewrite, "fold inference batchnorm into the convolution before it"
+)

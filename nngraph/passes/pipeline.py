@@ -1,0 +1,53 @@
+"""The default pass pipeline for each -O level, in one place, top to bottom."""
+
+from __future__ import annotations
+
+import copy
+
+from nngraph.graph.ir import Graph
+from nngraph.passes.cleanup import CSE, DCE, FOLD, SIMPLIFY
+from nngraph.passes.fusions import conv_bias, fold_batchnorm, gemm
+from nngraph.passes.manager import FixedPoint, Runner, Sequence, names
+
+CLEANUP = FixedPoint([DCE, SIMPLIFY, CSE, FOLD])
+
+PIPELINES = {
+    0: Sequence([]),
+    1: Sequence([CLEANUP]),
+    2: Sequence(
+        [
+            CLEANUP,
+            fold_batchnorm.RULE.as_pass(),  # inference only: its check refuses training graphs
+            conv_bias.RULE.as_pass(),
+            gemm.RULE.as_pass(),
+            CLEANUP,
+        ]
+    ),
+}
+DEFAULT_LEVEL = 2
+
+
+def all_pass_names() -> list[str]:
+    return sorted(set(names(PIPELINES[2])))
+
+
+def optimize(graph: Graph, level: int = DEFAULT_LEVEL, runner: Runner | None = None) -> Graph:
+    """A new, optimized graph; the given one is left as it was."""
+    from nngraph.errors import NNError
+
+    if level not in PIPELINES:
+        raise NNError(f"unknown optimization level -O{level}", expected="-O0, -O1 or -O2")
+    runner = runner or Runner()
+    unknown = runner.disabled - set(all_pass_names())
+    if unknown:
+        name = sorted(unknown)[0]
+        raise NNError(f"no pass named '{name}'", expected="one of " + ", ".join(all_pass_names())).suggest(
+            name, all_pass_names()
+        )
+    if runner.dump_after and runner.dump_after not in all_pass_names():
+        raise NNError(
+            f"no pass named '{runner.dump_after}'", expected="one of " + ", ".join(all_pass_names())
+        ).suggest(runner.dump_after, all_pass_names())
+    g = copy.deepcopy(graph)
+    PIPELINES[level].run(g, runner)
+    return g

@@ -1,0 +1,191 @@
+"""Passes keep numerics (each pass alone and the whole pipeline, forward and training),
+keep the graph's invariants, shrink the graph where a rule applies, and stay in the default domain."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from conftest import EXAMPLES, ROOT, random_feeds
+
+import nngraph as ng
+from nngraph.graph.ir import Graph
+from nngraph.graph.types import TensorType
+from nngraph.onnx.lower import check, lower
+from nngraph.passes.fusions import conv_bias, gemm
+from nngraph.passes.manager import Runner, check_invariants
+from nngraph.passes.pipeline import PIPELINES, all_pass_names, optimize
+
+SMALL = [p for p in EXAMPLES if p.stem != "resnet18"]
+
+
+def run(model, feeds):
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds), strict=True))
+
+
+def ops(model) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for n in model.graph.node:
+        out[n.op_type] = out.get(n.op_type, 0) + 1
+    return out
+
+
+@pytest.mark.parametrize("path", SMALL, ids=lambda p: p.stem)
+def test_every_pass_alone_and_the_pipeline_keep_outputs(path):
+    m = ng.compile_file(path)
+    feeds = random_feeds(m, 3)
+    want = run(m.to_onnx(0), feeds)
+    for name in all_pass_names():  # each pass alone: the others disabled
+        runner = Runner(disabled=set(all_pass_names()) - {name}, check=True)
+        got = run(m.to_onnx(2, runner), feeds)
+        for k in want:
+            np.testing.assert_allclose(
+                got[k], want[k], rtol=1e-5, atol=1e-5, err_msg=f"{path.stem} after {name}"
+            )
+    got = run(m.to_onnx(2, Runner(check=True)), feeds)
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("example", ["digits_mlp.nn", "digits_cnn.nn"])
+def test_training_step_unchanged_by_passes(example):
+    c = ng.compile_file(ROOT / "examples" / example).training("step")
+    rng = np.random.default_rng(0)
+    t = c.graph.type("image")
+    feeds = {
+        "image": rng.random([8 if isinstance(d, str) else d for d in t.shape], dtype=np.float32),
+        "label": rng.integers(0, 10, 8),
+        "lr": np.array(0.01, np.float32),
+        "step": np.array(3),
+        **c.initial,
+    }
+    for name, (_, shape) in c.interface.noise.items():
+        feeds[name] = rng.random([8 if isinstance(d, str) else d for d in shape], dtype=np.float32)
+    o0, o2 = c.to_onnx(0), c.to_onnx(2, Runner(check=True))
+    assert len(o2.graph.node) < len(o0.graph.node)
+    a, b = run(o0, feeds), run(o2, feeds)
+    assert set(a) == set(b) and "loss" in a
+    for k in a:
+        np.testing.assert_allclose(b[k], a[k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+def test_fusions_shrink_the_graph_where_they_apply():
+    mlp = ng.compile_file(ROOT / "examples" / "mlp.nn")
+    o0, o2 = ops(mlp.to_onnx(0)), ops(mlp.to_onnx(2))
+    assert o0["MatMul"] == 3 and o0["Add"] == 3 and "Gemm" not in o0
+    assert o2.get("Gemm") == 3 and "MatMul" not in o2 and "Add" not in o2
+    cnn = ng.compile_file(ROOT / "examples" / "cnn.nn")
+    assert ops(cnn.to_onnx(0))["BatchNormalization"] == 2 and "BatchNormalization" not in ops(cnn.to_onnx(2))
+    # the backward graph: transposes folded into Gemm's transA/transB
+    step = ng.compile_file(ROOT / "examples" / "digits_mlp.nn").training("step")
+    s0, s2 = ops(step.to_onnx(0)), ops(step.to_onnx(2))
+    assert s2.get("Transpose", 0) < s0.get("Transpose", 0) and s2["Gemm"] >= 6
+
+
+def test_simplify_cse_and_folding():
+    src = "model M {\n input x: f32[batch, 4]\n a = (x * 1 + 0) | relu\n b = x | relu\n output o = a + b * (2 * 3)\n}"
+    m = ng.compile_source(src)
+    o2 = ops(m.to_onnx(2))
+    assert o2.get("Relu") == 1  # relu(x) computed once
+    assert o2.get("Mul", 0) == 1 and o2.get("Add") == 1  # x*1 and +0 gone, 2*3 folded
+    x = np.random.default_rng(0).standard_normal((2, 4)).astype(np.float32)
+    np.testing.assert_allclose(run(m.to_onnx(2), {"x": x})["o"], np.maximum(x, 0) * 7, rtol=1e-6)
+
+
+def test_conv_bias_rule_and_why_not():
+    g = Graph("t")
+    x = g.add("x", "input", [], TensorType("f32", ("batch", 2, 5, 5)), None)
+    g.inputs.append(x)
+    w = g.add(
+        "w",
+        "param",
+        [],
+        TensorType("f32", (3, 2, 3, 3)),
+        None,
+        value=np.ones((3, 2, 3, 3), np.float32),
+        trainable=True,
+    )
+    conv = g.add(
+        "conv",
+        "conv",
+        [x, w],
+        TensorType("f32", ("batch", 3, 3, 3)),
+        None,
+        {"stride": (1, 1), "pads": (0, 0, 0, 0), "dilation": (1, 1), "groups": 1},
+    )
+    b = g.add(
+        "b",
+        "const",
+        [],
+        TensorType("f32", (3, 1, 1)),
+        None,
+        value=np.arange(3, dtype=np.float32).reshape(3, 1, 1),
+    )
+    y = g.add("y", "add", [conv, b], TensorType("f32", ("batch", 3, 3, 3)), None, {})
+    g.outputs["y"] = y
+    check_invariants(g)
+    assert conv_bias.RULE.why_not(g, y) is None
+    assert gemm.RULE.why_not(g, y) == "no match"
+    xv = np.random.default_rng(0).standard_normal((2, 2, 5, 5)).astype(np.float32)
+    before = run(lower(g), {"x": xv})["y"]
+    g2 = optimize(g, 2, Runner(check=True))
+    assert [d["op"] for _, d in g2.g.nodes(data=True) if d["op"] not in ("input", "param", "const")] == [
+        "conv"
+    ]
+    model = lower(g2)
+    check(model)
+    np.testing.assert_allclose(run(model, {"x": xv})["y"], before, rtol=1e-6)
+
+
+def test_gemm_check_says_why_not():
+    m = ng.compile_source("model M {\n input t: f32[batch, seq, 8]\n output o = t | dense(4)\n}")
+    add = next(n for n in m.graph.g if m.graph.node(n)["op"] == "add")
+    assert gemm.RULE.why_not(m.graph, add) == "Gemm takes 2-D operands only"
+
+
+def test_passes_emit_only_default_domain_and_leave_the_input_graph_alone():
+    m = ng.compile_file(ROOT / "examples" / "digits_cnn.nn")
+    snapshot = copy.deepcopy(m.graph)
+    for model in (m.to_onnx(2), m.training("step").to_onnx(2)):
+        assert all(n.domain == "" for n in model.graph.node)
+    assert set(snapshot.g) == set(m.graph.g)
+    w = "conv2d_1.weight"
+    assert np.array_equal(snapshot.node(w)["value"], m.graph.node(w)["value"])
+
+
+def test_pipeline_levels_are_ordered():
+    assert not PIPELINES[0].steps
+    assert set(all_pass_names()) >= {
+        "dce",
+        "cse",
+        "fold_constants",
+        "simplify",
+        "fuse_gemm",
+        "fold_batchnorm",
+    }
+
+
+def nngraph(*args):
+    return subprocess.run([sys.executable, "-m", "nngraph.cli", *args], capture_output=True, text=True)
+
+
+def test_cli_report_dump_and_disable(tmp_path):
+    mlp = str(ROOT / "examples" / "mlp.nn")
+    r = nngraph("compile", mlp, "-o", str(tmp_path / "m.onnx"), "--report")
+    assert r.returncode == 0 and "fuse_gemm" in r.stdout and "nodes before" in r.stdout
+    r = nngraph("compile", mlp, "--dump-after", "fuse_gemm")
+    assert r.returncode == 0 and "= gemm(" in r.stdout and "[fused by fuse_gemm from 2 nodes]" in r.stdout
+    r = nngraph("compile", mlp, "-o", str(tmp_path / "d.onnx"), "--disable", "fuse_gemm")
+    assert r.returncode == 0
+    assert "Gemm" not in {n.op_type for n in __import__("onnx").load(tmp_path / "d.onnx").graph.node}
+    r = nngraph("compile", mlp, "--disable", "fuse_gem")
+    assert r.returncode == 1 and "did you mean 'fuse_gemm'?" in r.stderr
+    r = nngraph(
+        "compile", str(ROOT / "examples" / "digits_cnn.nn"), "--train", "-O0", "-o", str(tmp_path / "s.onnx")
+    )
+    assert r.returncode == 0, r.stderr
