@@ -231,6 +231,10 @@ def parser() -> argparse.ArgumentParser:
     gc.add_argument("--per-param", type=int, default=6)
     gc.add_argument("--tol", type=float, default=1e-4)
 
+    from nngraph.viz.cli_draw import add_parser as add_draw
+
+    add_draw(sub)
+
     e = sub.add_parser("eval", help="evaluate an inference model on a data set")
     e.add_argument("model_file")
     e.add_argument("--data", default="digits", help="digits, or a .npz/.csv file")

@@ -66,6 +66,24 @@ class Model:
     def __str__(self) -> str:
         return format_graph(self.graph)
 
+    # ---- diagrams ------------------------------------------------------------------------
+
+    def draw(self, path: str | Path, **opts: Any) -> Path:
+        """Write a diagram; the format comes from the suffix (.svg, .html, .dot, .png)."""
+        from nngraph.viz import draw
+
+        return draw(self.graph, path, rows=self.rows, **opts)
+
+    def _repr_svg_(self) -> str:
+        from nngraph.viz import render
+
+        return render(self.graph, "svg", rows=self.rows)
+
+    def _repr_html_(self) -> str:
+        from nngraph.viz import render
+
+        return render(self.graph, "html", rows=self.rows)
+
     # ---- training ------------------------------------------------------------------------
 
     def train_spec(self) -> TrainSpec:
