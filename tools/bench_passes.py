@@ -158,7 +158,7 @@ def main() -> None:
     for key, (file, infer_batch, train_batch) in CASES.items():
         if key == "ResNet-18" and args.skip_resnet:
             continue
-        m = ng.compile_source(source(file), file)
+        m = ng.compile_source(source(file), str(ROOT / "examples" / file))
         c = m.training("step")
         reps = args.reps if key != "ResNet-18" else max(3, args.reps // 5)
         steps = median_ms({lvl: step_fn(c, lvl, train_batch, args.threads) for lvl in (0, 2)}, reps)
