@@ -323,3 +323,12 @@ def test_html_in_headless_chromium(example, tmp_path):
     )
     assert r.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Uncaught" not in r.stderr
+
+
+def test_fused_nodes_say_which_rule_made_them():
+    from nngraph.passes.pipeline import optimize
+
+    m = compile_file(ROOT / "examples" / "cnn.nn")
+    view = build_view(optimize(m.graph, 2), rows=m.rows)
+    ops = [b.op for b in view.boxes.values()]
+    assert any("fused: fold_batchnorm" in o for o in ops) and any("fused: fuse_gemm" in o for o in ops)

@@ -27,6 +27,10 @@ def cmd_draw(args) -> int:
     else:
         graph = m.graph
         opts["rows"] = m.rows
+    if args.O:
+        from nngraph.passes.pipeline import optimize
+
+        graph = optimize(graph, args.O)
     draw(graph, out, **opts)
     what = "training-step graph" if args.train else "model"
     print(f"wrote {out} ({what} {m.name})")
@@ -46,6 +50,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     s.add_argument("--rankdir", choices=["TB", "LR"], default="TB", help="top to bottom, or left to right")
     s.add_argument("--no-shapes", action="store_true", help="no tensor shapes on edges and boxes")
     s.add_argument("--ops", action="store_true", help="one box per primitive operator")
+    s.add_argument(
+        "-O", type=int, default=0, choices=[0, 1, 2], help="draw the graph after the passes of this level"
+    )
     s.add_argument("--model", help="which model, when the file defines several")
     s.add_argument("--seed", type=int, default=0, help="seed of the parameter initialization")
     s.set_defaults(fn=cmd_draw)

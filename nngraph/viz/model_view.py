@@ -389,6 +389,10 @@ def build_view(
             b.op = kinds.get(path) or (_kind_of(b.name) if len(members) > 1 else _op_label(mops[0]))
             if len(members) == 1:
                 b.attrs = dict(g.nodes[members[0]]["attrs"])
+        rules = sorted({g.nodes[n].get("fused_by") for n in members} - {None})
+        if rules:  # fused nodes say which rule made them
+            b.op += " · fused: " + ", ".join(rules)
+            b.attrs["fused_by"] = rules
 
     # --- arrows between boxes ---------------------------------------------------------------------
     edges: list[Edge] = []
