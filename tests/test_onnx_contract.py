@@ -80,3 +80,22 @@ def test_save_is_atomic(cnn, tmp_path, monkeypatch):
     monkeypatch.undo()
     cnn.save(target)
     onnx.checker.check_model(onnx.load(target), full_check=True)
+
+
+def test_check_still_catches_broken_models(cnn):
+    import onnx.checker
+
+    from nngraph.onnx.lower import check
+
+    bad = onnx.ModelProto()
+    bad.CopyFrom(cnn.onnx)
+    w = next(t for t in bad.graph.initializer if t.name == "conv2d_1.weight")
+    w.raw_data = w.raw_data[:-4]  # a weight one element short
+    with pytest.raises(onnx.checker.ValidationError):
+        check(bad)
+    bad = onnx.ModelProto()
+    bad.CopyFrom(cnn.onnx)
+    big = next(t for t in bad.graph.initializer if t.name == "dense_1.weight")
+    big.dims[0] += 1  # a large weight whose shape no longer fits its MatMul
+    with pytest.raises(Exception):  # noqa: B017 - onnx raises InferenceError or ValidationError
+        check(bad)

@@ -5,10 +5,14 @@ initial weights, batch and optimizer on both sides and the same number of thread
 (torch.set_num_threads and the Stepper's intra-op threads). The data are random
 arrays made here (float32 images, integer labels), the same arrays for both sides.
 Both sides warm up, then the timed steps run in alternating blocks (the side that
-goes first alternates too), so machine noise hits both alike. Prints the median
-step time of each side, their ratio (nngraph / torch) against the issue's targets
-(MLP <= 0.6, CNN <= 1.0; reported, never failed), the step model's ONNX node count
-and the onnxruntime graph optimization level used.
+goes first alternates too), so machine noise hits both alike; each block starts with
+one untimed step, since the first step after the other side ran is slowed by its
+lingering threads and evicted caches, which a real training loop never sees.
+Prints the median step time of each side, their ratio (nngraph / torch) against the
+issue's targets (MLP <= 0.6, CNN <= 1.0; reported, never failed), the step model's
+ONNX node count, the onnxruntime graph optimization level used, and (on Linux) the
+share of the cores other processes took during the run: they skew the figures,
+PyTorch's far more than onnxruntime's.
 
     python tools/bench_train.py [--steps 30] [--warmup 5] [--threads 2] [--json out.json]
 
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -167,6 +172,17 @@ def make_sides(torch, key: str, threads: int):
     return ours, theirs, info
 
 
+def cpu_seconds() -> tuple[float, float] | None:
+    """(CPU seconds used by the whole machine, by this process) so far; None off Linux."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields)
+    t = os.times()
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK"), t.user + t.system
+
+
 def timed(fn) -> tuple[float, float]:
     t0 = time.perf_counter()
     loss = fn()
@@ -186,6 +202,7 @@ def bench(torch, key: str, steps: int, warmup: int, block: int, threads: int) ->
         n = min(block, steps - done)
         order = list(sides) if rnd % 2 == 0 else list(sides)[::-1]
         for s in order:
+            losses[s].append(sides[s]())  # untimed: re-warm after the other side ran
             for _ in range(n):
                 dt, loss = timed(sides[s])
                 times[s].append(dt)
@@ -202,7 +219,7 @@ def bench(torch, key: str, steps: int, warmup: int, block: int, threads: int) ->
         "torch_iqr_ms": [q["torch"][0] * 1000, q["torch"][2] * 1000],
         "ratio": ratio,
         "met": ratio <= info["target"],
-        "first_loss": {s: v[0] for s, v in losses.items()} if losses["nngraph"] else {},
+        "first_loss": {s: v[0] for s, v in losses.items()},
         "times_ms": {s: [t * 1000 for t in v] for s, v in times.items()},
     }
 
@@ -212,7 +229,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=30, help="timed steps per side and model (default 30)")
     ap.add_argument("--warmup", type=int, default=5, help="untimed steps per side first (default 5)")
     ap.add_argument("--threads", type=int, default=2, help="threads on both sides (default 2)")
-    ap.add_argument("--block", type=int, default=5, help="steps per alternating block (default 5)")
+    ap.add_argument("--block", type=int, default=10, help="timed steps per alternating block (default 10)")
     ap.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     ap.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = ap.parse_args()
@@ -222,12 +239,22 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
+    before, t0 = cpu_seconds(), time.perf_counter()
     results = {k: bench(torch, k, args.steps, args.warmup, args.block, args.threads) for k in args.models}
+    after, wall = cpu_seconds(), time.perf_counter() - t0
+    # the share of the machine that other processes took while this ran: they skew both sides
+    # (PyTorch's OpenMP threads far more than onnxruntime's), so say so next to the figures
+    others = None
+    if before and after:
+        others = max(0.0, (after[0] - before[0]) - (after[1] - before[1])) / (wall * (os.cpu_count() or 1))
     level = next(iter(results.values()))["graph_optimization_level"]
     print(
         f"train step, Adam, CPU, {args.threads} threads on both sides; median of {args.steps} timed steps "
         f"after {args.warmup} warm-up, alternating blocks of {args.block}"
     )
+    if others is not None:
+        verdict = "quiet enough" if others < 0.1 else "NOISY: rerun on a quiet machine"
+        print(f"other processes used {others:.0%} of the {os.cpu_count()} cores during the run ({verdict})")
     print(
         f"onnxruntime {ort.__version__} (graph optimization {level}), torch {torch.__version__}, "
         f"{platform.machine()}"
@@ -246,18 +273,17 @@ def main() -> None:
             f"{a[0]:7.2f}-{a[1]:<7.2f} {b[0]:7.2f}-{b[1]:<7.2f}"
         )
     for k, r in results.items():
-        if r["first_loss"]:
-            f = r["first_loss"]
-            print(
-                f"{k}: loss at step 1 (same weights and batch): nngraph {f['nngraph']:.6f}, "
-                f"torch {f['torch']:.6f}"
-            )
+        f = r["first_loss"]
+        print(
+            f"{k}: loss at step 1 (same weights and batch): nngraph {f['nngraph']:.6f}, torch {f['torch']:.6f}"
+        )
     if args.json:
         out = {
             "threads": args.threads,
             "steps": args.steps,
             "warmup": args.warmup,
             "block": args.block,
+            "other_processes_cpu_share": others,
             "onnxruntime": ort.__version__,
             "torch": torch.__version__,
             "graph_optimization_level": level,

@@ -80,6 +80,37 @@ def _name_outputs(graph: Graph, ctx: LowerContext, names: dict[str, str]) -> Non
 
 
 def check(model: onnx.ModelProto) -> None:
-    """The ONNX checker with full check, and strict shape inference: run on every model nngraph writes."""
-    onnx.checker.check_model(model, full_check=True)
-    onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+    """The ONNX checker with full check, and strict shape inference: run on every model nngraph writes.
+
+    Large initializers (weights) are checked as typed graph inputs: shape inference needs their
+    types, not their values, and copying 100 MB of weights through the checker costs seconds."""
+    light = _without_large_initializers(model)
+    onnx.checker.check_model(light, full_check=True)
+    onnx.shape_inference.infer_shapes(light, check_type=True, strict_mode=True)
+    for t in model.graph.initializer:  # what the light copy skipped: every weight is well formed
+        if len(t.raw_data) and len(t.raw_data) != onnx.helper.tensor_dtype_to_np_dtype(
+            t.data_type
+        ).itemsize * _numel(t):
+            raise onnx.checker.ValidationError(
+                f"initializer {t.name} holds {len(t.raw_data)} bytes for shape {list(t.dims)}"
+            )
+
+
+def _numel(t: onnx.TensorProto) -> int:
+    n = 1
+    for d in t.dims:
+        n *= d
+    return n
+
+
+def _without_large_initializers(model: onnx.ModelProto, limit: int = 4096) -> onnx.ModelProto:
+    g = model.graph
+    big = [t for t in g.initializer if _numel(t) > limit]
+    if not big:
+        return model
+    small = [t for t in g.initializer if _numel(t) <= limit]
+    stubs = [helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in big]
+    graph = helper.make_graph(
+        list(g.node), g.name, list(g.input) + stubs, list(g.output), small, value_info=list(g.value_info)
+    )
+    return helper.make_model(graph, opset_imports=list(model.opset_import), ir_version=model.ir_version)

@@ -10,6 +10,7 @@ import numpy as np
 import onnxruntime as ort
 
 from nngraph.errors import NNError
+from nngraph.runtime.bundle import Bundle, read_bundle
 
 _NP_OF_ORT = {
     "tensor(float)": np.float32,
@@ -58,17 +59,47 @@ def _providers(device: str) -> list[str]:
 
 
 class Session:
-    """An onnxruntime session with checked numpy inputs; `device` says where it runs."""
+    """An onnxruntime session with checked inputs; `device` says where it runs.
 
-    def __init__(self, model: str | os.PathLike | bytes, device: str = "cpu", threads: int | None = None):
+    ``model`` is an .onnx path (a plain compiled model or a bundle) or its bytes. ``threads``
+    sets onnxruntime's intra-op threads (None: its default, one per core), ``inter_threads``
+    its inter-op threads. ``device`` is "cpu" (default), "cuda" (an error naming the cause when
+    onnxruntime cannot run CUDA here; never a silent fallback) or "auto" (CUDA when it works,
+    else the CPU). ``cuda_graph=True`` (CUDA only) captures the model as a CUDA graph on the
+    first run and replays it: every later run must have the same input shapes.
+    ``Session.bundle`` holds the bundle metadata (labels, preprocessing), None for a plain model.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike | bytes,
+        device: str = "cpu",
+        threads: int | None = None,
+        *,
+        inter_threads: int | None = None,
+        cuda_graph: bool = False,
+    ):
         opts = ort.SessionOptions()
+        for what, n in (("threads", threads), ("inter_threads", inter_threads)):
+            if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 0):
+                raise NNError(f"{what}={n!r} is not a thread count", expected="an integer >= 1, or None")
         if threads:
             opts.intra_op_num_threads = threads
+        if inter_threads:
+            opts.inter_op_num_threads = inter_threads
         if not isinstance(model, bytes):
             if not Path(model).is_file():
                 raise NNError(f"model file not found: {model}")
             model = str(model)
-        providers = _providers(device)
+        providers: list[Any] = list(_providers(device))
+        if cuda_graph:
+            if device == "cpu":
+                raise NNError(
+                    "cuda_graph=True needs device='cuda': CUDA graphs exist only on the GPU",
+                    expected="Session(model, device='cuda', cuda_graph=True), or cuda_graph=False",
+                )
+            if "CUDAExecutionProvider" in providers:
+                providers[0] = ("CUDAExecutionProvider", {"enable_cuda_graph": "1"})
         if device == "auto":
             opts.log_severity_level = 4  # a CUDA provider that fails to load is not an error here
         try:
@@ -82,10 +113,26 @@ class Session:
                 "(the CUDA or cuDNN libraries it needs are missing or do not match; its log above says which)",
                 expected="CUDA and cuDNN versions matching this onnxruntime-gpu, or --device cpu",
             )
+        if cuda_graph and self.device != "cuda":
+            raise NNError(
+                "cuda_graph=True, but this session runs on the CPU (device='auto' found no working CUDA)",
+                expected="a working CUDA provider, or cuda_graph=False",
+            )
+        self.threads = threads
+        self.cuda_graph = cuda_graph
         self.inputs = {i.name: (tuple(i.shape), _NP_OF_ORT.get(i.type)) for i in self._sess.get_inputs()}
         self.outputs = [o.name for o in self._sess.get_outputs()]
+        self._out_shapes = {o.name: tuple(o.shape) for o in self._sess.get_outputs()}
+        self.metadata: dict[str, str] = dict(self._sess.get_modelmeta().custom_metadata_map)
+        self.bundle: Bundle | None = read_bundle(self.metadata)
+        self._graph: tuple[Any, dict[str, Any], dict[str, Any]] | None = None  # binding, inputs, outputs
 
-    def _check(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
+    # ---- inputs --------------------------------------------------------------------------
+
+    def _check(self, feeds: dict[str, Any]) -> dict[str, Any]:
+        return self._check_dims(feeds)[0]
+
+    def _check_dims(self, feeds: dict[str, Any]) -> tuple[dict[str, Any], dict[str, int]]:
         for name in feeds:
             if name not in self.inputs:
                 raise InputError(
@@ -97,36 +144,135 @@ class Session:
                 f"missing input '{missing[0]}' {self._want(missing[0])}",
                 expected="inputs: " + ", ".join(self.inputs),
             )
-        out: dict[str, np.ndarray] = {}
+        out: dict[str, Any] = {}
         bound: dict[str, int] = {}
         for name, value in feeds.items():
             shape, dtype = self.inputs[name]
-            arr = np.asarray(value)
-            if dtype is not None and arr.dtype != dtype:
+            if isinstance(value, ort.OrtValue):  # already on a device: check without copying
+                arr, have_shape, have_dtype = value, tuple(value.shape()), _NP_OF_ORT.get(value.data_type())
+            else:
+                arr = np.asarray(value)
+                have_shape, have_dtype = arr.shape, arr.dtype
+            if dtype is not None and have_dtype != dtype:
                 raise InputError(
-                    f"input '{name}' has dtype {arr.dtype}, expected {self._want(name)}",
+                    f"input '{name}' has dtype {np.dtype(have_dtype) if have_dtype else value.data_type()}, "
+                    f"expected {self._want(name)}",
                     hint=f"convert it with .astype(np.{np.dtype(dtype).name})",
                 )
-            ok = arr.ndim == len(shape)
-            for d, n in zip(shape, arr.shape, strict=False) if ok else ():
+            ok = len(have_shape) == len(shape)
+            for d, n in zip(shape, have_shape, strict=False) if ok else ():
                 if isinstance(d, int) and d != n:
                     ok = False
                 elif isinstance(d, str):
                     if bound.setdefault(d, n) != n:
                         ok = False
             if not ok:
-                raise InputError(f"input '{name}' has shape {list(arr.shape)}, expected {self._want(name)}")
+                raise InputError(f"input '{name}' has shape {list(have_shape)}, expected {self._want(name)}")
             out[name] = arr
-        return out
+        return out, bound
 
     def _want(self, name: str) -> str:
         shape, dtype = self.inputs[name]
         return f"{_SHORT.get(dtype, dtype)}[{', '.join(str(d) for d in shape)}]"
 
-    def run(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
-        """Outputs by name."""
-        results = self._sess.run(None, self._check(feeds))
-        return dict(zip(self.outputs, results, strict=True))
+    def prepare(self, name: str, raw: Any) -> np.ndarray:
+        """A raw input as the model wants it: the bundle's preprocessing (scale, mean, std) applied
+        and cast to the input's dtype; for a plain model, only the cast."""
+        if self.bundle is not None:
+            return self.bundle.prepare(name, raw)
+        if name not in self.inputs:
+            raise InputError(f"unknown input '{name}'", expected="inputs: " + ", ".join(self.inputs)).suggest(
+                name, self.inputs
+            )
+        dtype = self.inputs[name][1] or np.float32
+        return np.asarray(raw).astype(dtype, copy=False)
 
-    def __call__(self, **feeds: Any) -> dict[str, np.ndarray]:
+    def ortvalue(self, array: np.ndarray) -> ort.OrtValue:
+        """A copy of ``array`` on this session's device, to feed without a host copy per run."""
+        return ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(array), self.device, 0)
+
+    # ---- running -------------------------------------------------------------------------
+
+    def run(self, feeds: dict[str, Any], keep_on_device: bool = False) -> dict[str, Any]:
+        """Outputs by name, as numpy arrays; with ``keep_on_device`` as OrtValues left on the
+        session's device (IOBinding: no copy to the host; ``.numpy()`` copies one). Inputs may
+        be numpy arrays or OrtValues (e.g. from ``ortvalue`` or an earlier run's outputs)."""
+        checked, dims = self._check_dims(feeds)
+        if self.cuda_graph:
+            values = self._run_graph(checked, dims)
+            return values if keep_on_device else {k: v.numpy() for k, v in values.items()}
+        if not keep_on_device and not any(isinstance(v, ort.OrtValue) for v in checked.values()):
+            results = self._sess.run(None, checked)
+            return dict(zip(self.outputs, results, strict=True))
+        b = self._sess.io_binding()
+        for name, value in checked.items():
+            if isinstance(value, ort.OrtValue):
+                b.bind_ortvalue_input(name, value)
+            else:
+                b.bind_cpu_input(name, np.ascontiguousarray(value))
+        for name in self.outputs:
+            b.bind_output(name, self.device if keep_on_device else "cpu", 0)
+        self._sess.run_with_iobinding(b)
+        values = dict(zip(self.outputs, b.get_outputs(), strict=True))
+        return values if keep_on_device else {k: v.numpy() for k, v in values.items()}
+
+    def _run_graph(self, feeds: dict[str, Any], dims: dict[str, int]) -> dict[str, Any]:
+        """A CUDA-graph run: inputs and outputs live at fixed device addresses, so the first run
+        allocates them (and onnxruntime captures the graph) and later runs copy inputs in place."""
+        if self._graph is None:
+            b = self._sess.io_binding()
+            ins, outs = {}, {}
+            for name, value in feeds.items():
+                host = value.numpy() if isinstance(value, ort.OrtValue) else np.ascontiguousarray(value)
+                ins[name] = ort.OrtValue.ortvalue_from_numpy(host, "cuda", 0)
+                b.bind_ortvalue_input(name, ins[name])
+            for o in self._sess.get_outputs():
+                shape = [d if isinstance(d, int) else dims.get(d) for d in o.shape]
+                if any(not isinstance(d, int) for d in shape):
+                    raise NNError(
+                        f"cuda_graph=True needs every output shape fixed by the input shapes; output "
+                        f"'{o.name}' has shape {list(o.shape)}",
+                        expected="a model whose output dims are numbers or input dims, or cuda_graph=False",
+                    )
+                outs[o.name] = ort.OrtValue.ortvalue_from_shape_and_type(
+                    shape, _NP_OF_ORT.get(o.type, np.float32), "cuda", 0
+                )
+                b.bind_ortvalue_output(o.name, outs[o.name])
+            self._graph = (b, ins, outs)
+        else:
+            b, ins, outs = self._graph
+            for name, value in feeds.items():
+                have = tuple(value.shape()) if isinstance(value, ort.OrtValue) else np.shape(value)
+                if have != tuple(ins[name].shape()):
+                    raise InputError(
+                        f"input '{name}' has shape {list(have)}, but this CUDA-graph session was captured "
+                        f"with {ins[name].shape()}",
+                        hint="a CUDA graph replays fixed shapes: pad the batch, or use a second Session",
+                    )
+                host = value.numpy() if isinstance(value, ort.OrtValue) else np.ascontiguousarray(value)
+                ins[name].update_inplace(host)
+        self._sess.run_with_iobinding(b)
+        return dict(outs)
+
+    def __call__(self, **feeds: Any) -> dict[str, Any]:
         return self.run(feeds)
+
+    # ---- bundles -------------------------------------------------------------------------
+
+    def classify(self, raw: Any, input: str | None = None) -> tuple[list[str], np.ndarray]:
+        """For a bundle with labels: (predicted label per sample, class probabilities [N, classes])
+        for a batch of raw inputs, preprocessed as the bundle says."""
+        if self.bundle is None or not self.bundle.labels:
+            raise NNError(
+                "classify needs a bundle with class labels; this model has none",
+                hint="make one with nngraph.runtime.bundle.write_bundle(model, out, labels=[...])",
+            )
+        if input is None:
+            if len(self.inputs) != 1:
+                raise NNError(
+                    "classify feeds one input; name it", expected="input=" + " or ".join(self.inputs)
+                )
+            input = next(iter(self.inputs))
+        out = self.run({input: self.prepare(input, raw)})[self.bundle.labels_output or self.outputs[0]]
+        probs = self.bundle.probabilities(out)
+        return [self.bundle.labels[i] for i in probs.argmax(-1).reshape(-1)], probs

@@ -1,0 +1,333 @@
+"""Embedding: bundles, the runtime's options, the digits classifier example, import isolation,
+ResNet-50's parameter count, and the one-run benchmark's smoke run."""
+
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nngraph as ng
+from nngraph.runtime import InputError, Session, write_bundle
+from nngraph.runtime.bundle import KEY, Bundle, Preprocess
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "examples" / "classify_digits.py"
+PLAIN = "model M {\n input image: f32[batch, 1, 8, 8]\n output logits = image | flatten | dense(10)\n}"
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory):
+    return ng.compile_source(PLAIN).save(tmp_path_factory.mktemp("app") / "m.onnx")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """examples/digits_cnn.nn trained for 2 epochs by the CLI, and its bundle."""
+    out = tmp_path_factory.mktemp("digits")
+    r = subprocess.run(
+        [sys.executable, "-m", "nngraph.cli", "train", str(ROOT / "examples" / "digits_cnn.nn")]
+        + ["--epochs", "2", "--out", str(out), "--quiet"],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    bundle = write_bundle(
+        out / "model.onnx",
+        out / "digits.onnx",
+        labels=list(range(10)),
+        scale=1 / 16,
+        description="digits CNN",
+    )
+    return out / "model.onnx", bundle
+
+
+def digits(n=6):
+    d = np.load(ROOT / "nngraph" / "data" / "digits.npz")
+    idx = np.arange(0, 1797, 1797 // n)[:n]
+    return d["images"][idx, 0].astype(np.float32), d["labels"][idx]  # pixel counts 0..16
+
+
+def write_pgm(path: Path, img: np.ndarray) -> None:
+    px = np.rint(img * 255 / 16).astype(np.uint8)
+    path.write_bytes(b"P5\n# a digit\n8 8\n255\n" + px.tobytes())
+
+
+def write_png(path: Path, img: np.ndarray, filt: int) -> None:
+    px = np.rint(img * 255 / 16).astype(np.uint8)
+    rows = b""
+    prev = np.zeros(8, np.int32)
+    for row in px.astype(np.int32):
+        enc = row if filt == 0 else (row - prev) & 0xFF  # 0 None, 2 Up
+        rows += bytes([filt]) + enc.astype(np.uint8).tobytes()
+        prev = row
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+# ---- import isolation --------------------------------------------------------------------
+
+HEAVY = ("lark", "networkx", "onnx")
+
+
+def test_runtime_import_pulls_in_no_lark_networkx_or_onnx():
+    code = (
+        "import sys, nngraph.runtime, nngraph.runtime.bundle, nngraph.runtime.evaluate, nngraph.runtime.stepper;"
+        f"bad = [m for m in sys.modules if m.split('.')[0] in {HEAVY!r}]; print(bad); sys.exit(bool(bad))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_loading_a_bundle_imports_no_onnx(trained):
+    _, bundle = trained
+    code = (
+        "import sys; from nngraph.runtime import Session; s = Session(sys.argv[1]); assert s.bundle.labels;"
+        f"bad = [m for m in sys.modules if m.split('.')[0] in {HEAVY!r}]; print(bad); sys.exit(bool(bad))"
+    )
+    r = subprocess.run([sys.executable, "-c", code, str(bundle)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+# ---- bundles -----------------------------------------------------------------------------
+
+
+def test_bundle_round_trip(plain, tmp_path):
+    out = write_bundle(plain, tmp_path / "b.onnx", labels="abcdefghij", scale=0.5, mean=0.25, std=2.0)
+    s = Session(out)
+    b = s.bundle
+    assert b.inputs["image"].shape == ["batch", 1, 8, 8] and b.inputs["image"].dtype == "f32"
+    assert b.outputs["logits"].shape == ["batch", 10] and b.labels == list("abcdefghij")
+    assert b.labels_output == "logits" and b.outputs_are == "logits"
+    x = np.full((3, 1, 8, 8), 4.0)
+    np.testing.assert_allclose(s.prepare("image", x), (4.0 * 0.5 - 0.25) / 2.0)
+    assert s.prepare("image", x).dtype == np.float32
+    labels, probs = s.classify(x)
+    ref = Session(plain)(image=s.prepare("image", x))["logits"]
+    assert labels == ["abcdefghij"[i] for i in ref.argmax(-1)]
+    np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-6)
+    assert Session(plain).bundle is None  # a plain model loads as before
+    assert "nngraph_version" in s.metadata  # the model's other metadata is kept
+
+
+def test_rewriting_a_bundle_replaces_its_metadata(plain, tmp_path):
+    p = write_bundle(plain, tmp_path / "b.onnx", labels=range(10))
+    write_bundle(p, labels=list("0123456789"), scale=2)  # in place
+    s = Session(p)
+    assert s.bundle.preprocess["image"].scale == 2.0
+    import onnx
+
+    assert [m.key for m in onnx.load(str(p)).metadata_props].count(KEY) == 1
+
+
+def test_bundle_label_count_is_checked(plain, tmp_path):
+    with pytest.raises(ng.NNError, match="3 labels for output 'logits', whose last axis has 10 classes"):
+        write_bundle(plain, tmp_path / "b.onnx", labels=["a", "b", "c"])
+    with pytest.raises(ng.NNError, match="no output 'logit'") as e:
+        write_bundle(plain, tmp_path / "b.onnx", labels=range(10), output="logit")
+    assert "logits" in e.value.hint
+
+
+def test_per_channel_preprocessing():
+    p = Preprocess(scale=1.0, mean=[1.0, 2.0], std=[1.0, 4.0])
+    out = p.apply(np.ones((1, 2, 3, 3)))
+    assert out[0, 0].tolist() == [[0.0] * 3] * 3 and out[0, 1].tolist() == [[-0.25] * 3] * 3
+    with pytest.raises(ng.NNError, match="per-channel preprocessing has 2 values"):
+        p.apply(np.ones((1, 3, 2, 2)))
+
+
+def test_corrupt_bundle_metadata_is_a_clear_error():
+    with pytest.raises(ng.NNError, match="not a valid bundle"):
+        Bundle.from_json('{"inputs": 3}')
+
+
+def test_classify_without_labels_says_how(plain):
+    with pytest.raises(ng.NNError, match="classify needs a bundle with class labels") as e:
+        Session(plain).classify(np.zeros((1, 1, 8, 8)))
+    assert "write_bundle" in e.value.hint
+
+
+# ---- Session options -----------------------------------------------------------------------
+
+
+def test_any_batch_size_and_threads(plain):
+    s = Session(plain, threads=1, inter_threads=1)
+    ref = Session(plain)
+    for n in (1, 3, 64):
+        x = np.random.default_rng(n).random((n, 1, 8, 8), dtype=np.float32)
+        np.testing.assert_allclose(s(image=x)["logits"], ref(image=x)["logits"], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ng.NNError, match="threads=-1 is not a thread count"):
+        Session(plain, threads=-1)
+
+
+def test_keep_on_device_returns_ortvalues(plain):
+    import onnxruntime as ort
+
+    s = Session(plain)
+    x = np.random.default_rng(0).random((4, 1, 8, 8), dtype=np.float32)
+    out = s.run({"image": x}, keep_on_device=True)
+    assert isinstance(out["logits"], ort.OrtValue) and out["logits"].device_name().lower() == s.device
+    np.testing.assert_allclose(out["logits"].numpy(), s(image=x)["logits"], rtol=1e-6)
+    # an OrtValue feeds back in without a host copy, and is checked like an array
+    v = s.ortvalue(x)
+    np.testing.assert_allclose(s.run({"image": v})["logits"], s(image=x)["logits"], rtol=1e-6)
+    with pytest.raises(InputError, match=r"input 'image' has shape \[4, 64\]"):
+        s.run({"image": s.ortvalue(x.reshape(4, 64))})
+    with pytest.raises(InputError, match="dtype float64"):
+        s.run({"image": s.ortvalue(x.astype(np.float64))})
+
+
+def cuda_works(path) -> bool:
+    return Session(path, device="auto").device == "cuda"
+
+
+def test_cuda_graph_off_cuda_is_a_clear_error(plain):
+    with pytest.raises(ng.NNError, match="cuda_graph=True needs device='cuda'"):
+        Session(plain, cuda_graph=True)
+    if cuda_works(plain):
+        pytest.skip("CUDA works here: cuda_graph with device='cuda' or 'auto' is valid")
+    with pytest.raises(ng.NNError, match="CUDA was asked for"):
+        Session(plain, device="cuda", cuda_graph=True)
+    with pytest.raises(ng.NNError, match="this session runs on the CPU"):
+        Session(plain, device="auto", cuda_graph=True)
+
+
+def test_cuda_graph_replays_fixed_shapes(plain):
+    if not cuda_works(plain):
+        pytest.skip("needs a working CUDA provider")
+    s = Session(plain, device="cuda", cuda_graph=True)
+    ref = Session(plain)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        x = rng.random((8, 1, 8, 8), dtype=np.float32)
+        np.testing.assert_allclose(s(image=x)["logits"], ref(image=x)["logits"], rtol=1e-4, atol=1e-5)
+    with pytest.raises(InputError, match="captured"):
+        s(image=rng.random((4, 1, 8, 8), dtype=np.float32))
+
+
+def test_keep_on_device_on_cuda(plain):
+    if not cuda_works(plain):
+        pytest.skip("needs a working CUDA provider")
+    s = Session(plain, device="cuda")
+    x = np.ones((2, 1, 8, 8), np.float32)
+    out = s.run({"image": x}, keep_on_device=True)["logits"]
+    assert out.device_name().lower() == "cuda"
+    np.testing.assert_allclose(out.numpy(), Session(plain)(image=x)["logits"], rtol=1e-4)
+
+
+# ---- the example application ---------------------------------------------------------------
+
+
+def run_app(args: list[str]) -> subprocess.CompletedProcess:
+    """The example in a subprocess that reports which heavy modules it imported."""
+    code = (
+        "import json, runpy, sys\n"
+        "sys.argv = sys.argv[1:]\n"
+        "try:\n"
+        "    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+        "finally:\n"
+        f"    bad = sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))\n"
+        "    print('HEAVY ' + json.dumps(bad), file=sys.stderr)\n"
+    )
+    return subprocess.run([sys.executable, "-c", code, str(APP), *args], capture_output=True, text=True)
+
+
+def test_classify_digits_end_to_end(trained, tmp_path):
+    model, bundle = trained
+    images, labels = digits(6)
+    files = []
+    for i, img in enumerate(images):
+        np.save(tmp_path / f"d{i}.npy", img)
+        write_pgm(tmp_path / f"d{i}.pgm", img)
+        write_png(tmp_path / f"d{i}.png", img, filt=2 * (i % 2))
+        files += [str(tmp_path / f"d{i}.{ext}") for ext in ("npy", "pgm", "png")]
+    r = run_app([str(bundle), *files, "--json"])
+    assert r.returncode == 0, r.stderr
+    assert "HEAVY []" in r.stderr, r.stderr  # no lark, networkx or onnx in the application
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [row["image"] for row in rows] == files
+    # the same predictions as the trained model run directly through nngraph.runtime.Session
+    logits = Session(model)(image=(images[:, None] / 16).astype(np.float32))["logits"]
+    want = logits.argmax(-1)
+    for k, row in enumerate(rows):
+        i = k // 3
+        assert row["label"] == str(want[i]), (row, want[i])
+        p = np.exp(logits[i] - logits[i].max())
+        # PGM and PNG round pixel counts to 255 levels: the same probabilities within that rounding
+        np.testing.assert_allclose(row["probabilities"], p / p.sum(), atol=2e-2 if k % 3 else 1e-5)
+    assert (want == labels).mean() >= 0.5  # two epochs already classify most digits
+
+
+def test_classify_digits_plain_model_and_text_output(trained, tmp_path):
+    model, _ = trained
+    images, _ = digits(2)
+    np.save(tmp_path / "a.npy", images[0])
+    np.save(tmp_path / "big.npy", np.kron(images[1], np.ones((4, 4), np.float32)))  # 32x32, averaged to 8x8
+    r = run_app([str(model), str(tmp_path / "a.npy"), str(tmp_path / "big.npy")])
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(f"{tmp_path / 'a.npy'}: ") and "top 3:" in lines[0]
+    logits = Session(model)(image=(images[:, None] / 16).astype(np.float32))["logits"]
+    assert [line.split(": ")[1].split()[0] for line in lines] == [str(v) for v in logits.argmax(-1)]
+
+
+def test_classify_digits_errors(trained, tmp_path):
+    _, bundle = trained
+    (tmp_path / "x.bmp").write_bytes(b"BM")
+    r = run_app([str(bundle), str(tmp_path / "x.bmp")])
+    assert r.returncode == 1 and "unknown image type '.bmp'" in r.stderr
+    np.save(tmp_path / "odd.npy", np.zeros((7, 7)))
+    r = run_app([str(bundle), str(tmp_path / "odd.npy")])
+    assert r.returncode == 1 and "expected: 8x8" in r.stderr
+    r = run_app([str(bundle), str(tmp_path / "missing.npy")])
+    assert r.returncode == 1 and "image file not found" in r.stderr
+
+
+# ---- ResNet-50 and the benchmark ------------------------------------------------------------
+
+
+def test_resnet50_has_torchvisions_parameter_count():
+    r = subprocess.run(
+        [sys.executable, "-m", "nngraph.cli", "summary", str(ROOT / "examples" / "resnet50.nn"), "--json"],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["params"] == 25_557_032 and d["outputs"] == {"logits": "f32[batch,1000]"}
+
+
+def test_bench_quick_runs_and_writes_json(tmp_path):
+    """tools/bench.py --quick: about 30 s on 2 cores, so it runs here (the full run is not a test)."""
+    pytest.importorskip("torch")
+    out = tmp_path / "bench.json"
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "bench.py"), "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "| compile ResNet-50 (25,557,032 params) | cpu |" in r.stdout
+    assert (
+        "| train step mlp" in r.stdout
+        and "| inference digits_cnn (batch 64) vs torch eager | cpu |" in r.stdout
+    )
+    res = json.loads(out.read_text())
+    assert [row["layers"] for row in res["compile_depth"]] == [10, 100, 300]
+    assert res["resnet50_compile"]["params_ok"] and res["peak_memory_mib"]["inference"] > 0
+    assert all(row["device"] == "cpu" for row in res["inference"]) or res["machine"]["cuda"]
