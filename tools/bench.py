@@ -45,20 +45,12 @@ import nngraph as ng
 from nngraph.runtime import Session
 from nngraph.runtime.stepper import Stepper
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_train import cpu_seconds  # noqa: E402  (a sibling script)
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 RESNET50_PARAMS = 25_557_032
-
-
-def cpu_seconds() -> tuple[float, float] | None:
-    """(CPU seconds used by the whole machine, by this process) so far; None off Linux."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
-    except OSError:
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields)
-    t = os.times()
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK"), t.user + t.system
 
 
 def peak_mib() -> float:

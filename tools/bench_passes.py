@@ -12,7 +12,6 @@ options (target: ratio <= 1.0). Medians of alternating timed blocks.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import statistics
 import sys
@@ -27,7 +26,7 @@ from nngraph.runtime.stepper import Stepper
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = "\ntrain {name} {{\n data = digits\n target label: i64[batch]\n loss = cross_entropy(logits, label)\n optimizer = adam(lr=1e-3)\n}}\n"
-CASES = {
+CASES = {  # title: (example, inference batch, training batch)
     "digits MLP": ("digits_mlp.nn", 64, 32),
     "digits CNN": ("digits_cnn.nn", 64, 32),
     "ResNet-18": ("resnet18.nn", 2, 2),
@@ -84,67 +83,20 @@ def infer_fn(model_bytes: bytes, x: np.ndarray, threads: int):
 
 
 def torch_export(key: str, x: np.ndarray) -> bytes | None:
-    """The same architecture in PyTorch, exported to ONNX; None when torch or its exporter is missing."""
+    """The same architecture in PyTorch (tools/bench.py builds it), exported to ONNX;
+    None when torch or its exporter is missing."""
     try:
         import torch
-        from torch import nn
     except ImportError:
         return None
+    from bench import torch_model, torch_onnx
 
-    class Residual(nn.Module):
-        def __init__(self, cin, cout, stride, bias):
-            super().__init__()
-            self.c1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=bias)
-            self.b1 = nn.BatchNorm2d(cout)
-            self.c2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=bias)
-            self.b2 = nn.BatchNorm2d(cout)
-            self.down = (
-                None
-                if stride == 1 and cin == cout
-                else nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-            )
-
-        def forward(self, x):
-            y = self.b2(self.c2(torch.relu(self.b1(self.c1(x)))))
-            return torch.relu((x if self.down is None else self.down(x)) + y)
-
-    if key == "digits MLP":
-        net = nn.Sequential(
-            nn.Linear(64, 128), nn.ReLU(), nn.Dropout(0.1), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10)
-        )
-    elif key == "digits CNN":
-        net = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1),
-            nn.ReLU(),
-            Residual(32, 32, 1, False),
-            nn.MaxPool2d(2),
-            nn.Flatten(),
-            nn.Dropout(0.25),
-            nn.Linear(512, 10),
-        )
-    else:
-        layers = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1)]
-        cin = 64
-        for cout, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
-            layers += [Residual(cin, cout, stride, False), Residual(cout, cout, 1, False)]
-            cin = cout
-        net = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, 1000))
-    net.eval()
-    buf = io.BytesIO()
     try:
-        torch.onnx.export(
-            net,
-            (torch.from_numpy(x),),
-            buf,
-            input_names=["image"],
-            output_names=["logits"],
-            dynamic_axes={"image": {0: "batch"}},
-            opset_version=17,
-        )
+        with torch.inference_mode():
+            return torch_onnx(torch, torch_model(torch, key), x)
     except Exception as e:  # the exporter's own dependencies (onnxscript) may be missing
         print(f"  torch.onnx.export failed: {type(e).__name__}: {str(e).splitlines()[0]}", file=sys.stderr)
         return None
-    return buf.getvalue()
 
 
 def main() -> None:
@@ -167,7 +119,7 @@ def main() -> None:
             [infer_batch if isinstance(d, str) else d for d in t.shape], dtype=np.float32
         )
         fns = {lvl: infer_fn(m.to_onnx(lvl).SerializeToString(), x, args.threads) for lvl in (0, 2)}
-        exported = torch_export(key, x)
+        exported = torch_export(file.removesuffix(".nn"), x)
         if exported is not None:
             fns["torch"] = infer_fn(exported, x, args.threads)
         inf = median_ms(fns, reps * 2)
