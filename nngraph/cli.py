@@ -82,6 +82,8 @@ def cmd_compile(args) -> int:
 
 
 def cmd_train(args) -> int:
+    if args.epochs is not None and args.epochs < 1:
+        raise NNError(f"--epochs must be 1 or more, not {args.epochs}")
     m = _compile(args)
     out = Path(args.out)
     tr = m.trainer(
