@@ -109,25 +109,29 @@ class TorchCNN(torch.nn.Module):
 CASES = [("digits_mlp.nn", TorchMLP, True, False), ("digits_cnn.nn", TorchCNN, False, True)]
 
 
-def sync(ref, optim, state: dict, step: int, opt: str) -> None:
-    """Give PyTorch nngraph's parameters and optimizer state."""
+def sync(ref, optim, state: dict, step: int, opt: str, params: list[str]) -> None:
+    """Give PyTorch nngraph's parameters and optimizer state (whose slots are flat vectors over
+    all parameters, in the interface's order)."""
+    offsets, start = {}, 0
+    for name in params:
+        offsets[name] = (start, state[name].size)
+        start += state[name].size
     with torch.no_grad():
         for name, (p, transposed) in ref.named().items():
             p.copy_(torch.tensor(state[name].T if transposed else state[name]))
             if step == 1:
                 continue
-            slot = {
-                k: torch.tensor(v.T if transposed else v)
-                for k, v in state.items()
-                if k.startswith(f"{name}.")
-            }
+            lo, n = offsets[name]
+
+            def slot(k, name=name, lo=lo, n=n, transposed=transposed):
+                v = state[f"optimizer.{k}"][lo : lo + n].reshape(state[name].shape)
+                return torch.tensor(v.T if transposed else v)
+
             if opt == "sgd":
-                optim.state[p]["momentum_buffer"] = slot[f"{name}.momentum"]
+                optim.state[p]["momentum_buffer"] = slot("momentum")
             else:
                 optim.state[p].update(
-                    step=torch.tensor(float(step - 1)),
-                    exp_avg=slot[f"{name}.m"],
-                    exp_avg_sq=slot[f"{name}.v"],
+                    step=torch.tensor(float(step - 1)), exp_avg=slot("m"), exp_avg_sq=slot("v")
                 )
 
 
@@ -174,7 +178,7 @@ def test_losses_match_pytorch(example, net, flat, synced, opt):
         ours.append(float(out["loss"]))
         keep = {k: torch.tensor((v >= c.interface.noise[k][0]).astype(np.float32)) for k, v in noise.items()}
         if synced:
-            sync(ref, optim, before, step, opt)
+            sync(ref, optim, before, step, opt, c.interface.params)
         optim.zero_grad()
         loss = torch.nn.functional.cross_entropy(
             ref(torch.tensor(b["image"]), keep), torch.tensor(b["label"])

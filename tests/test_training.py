@@ -128,7 +128,9 @@ def test_step_model_interface_names_are_documented():
     c = ng.compile_file(CNN).training("step")
     i = c.interface
     assert i.order[:4] == ["image", "label", "lr", "step"]
-    assert "residual_1/batchnorm_1.running_mean" in i.buffers and "dense_1.weight.m" in i.slots
+    assert "residual_1/batchnorm_1.running_mean" in i.buffers and i.slots == ["optimizer.m", "optimizer.v"]
+    n = sum(int(np.prod(c.initial[p].shape)) for p in i.params)
+    assert c.initial["optimizer.m"].shape == (n,)
     assert i.outputs[:2] == ["loss", "accuracy"] and "next/dense_1.weight" in i.outputs
     readme = (ROOT / "README.md").read_text()
     for name in ("`lr`", "`step`", "`next/", "`grad/", "nngraph_training"):

@@ -3,7 +3,7 @@
 Inputs, in this order (names are stable; README documents them):
   the model's inputs, the targets, `lr` (f32 scalar), `step` (i64 scalar, 1 for the
   first step), every parameter (`dense_1.weight`...), every buffer
-  (`batchnorm_1.running_mean`...), every optimizer slot (`dense_1.weight.m`...),
+  (`batchnorm_1.running_mean`...), every optimizer slot (`optimizer.m`...: one flat vector over all parameters),
   and one uniform [0, 1) noise input per dropout layer (`dropout_1.noise`).
 Outputs: `loss`, each metric (`accuracy`...), then `next/NAME` for every
 parameter, buffer and optimizer slot, in the input order.
@@ -174,31 +174,14 @@ def compile_training(prog: Program, spec: TrainSpec, seed: int = 0, kind: str = 
         step = add.input("step", TensorType("i64", ()))
         g.inputs += [lr, step]  # kept even when the optimizer does not read them (sgd ignores step)
         t = add.op("cast", [step], to="f32")
-        s = spec.optimizer.args
-        names = optimizers.slots(spec.optimizer.name, s)
         next_params, next_slots = {}, {}
-        for p in params:
-            pt = g.type(p)
-            cast = lambda x, pt=pt: x if pt.dtype == "f32" else add.op("cast", [x], to=pt.dtype)
-            state = {}
-            for slot in names:
-                sid = add.input(f"{p}.{slot}", pt)
-                iface.slots.append(sid)
-                state[slot] = sid
-                initial[sid] = np.zeros(pt.shape, pt.np_dtype)
-            new_p, new_state = optimizers.update(
-                spec.optimizer.name,
-                add.op,
-                lambda v, dt=pt.dtype: add.const(v, dt),
-                p,
-                grads[p],
-                state,
-                cast(lr),
-                cast(t),
-                s,
-            )
-            next_params[p] = new_p
-            next_slots.update({f"{p}.{k}": v for k, v in new_state.items()})
+        groups: dict[str, list[str]] = {}
+        for p in params:  # one flat update per dtype: a few large elementwise nodes, not many small ones
+            groups.setdefault(g.type(p).dtype, []).append(p)
+        for dtype, members in groups.items():
+            new_p, new_state = _flat_update(add, spec, iface, initial, members, grads, dtype, lr, t)
+            next_params.update(new_p)
+            next_slots.update(new_state)
         new_outputs.update({f"next/{p}": next_params[p] for p in params})
         new_outputs.update({f"next/{x}": b.state_updates[x] for x in buffers})
         new_outputs.update({f"next/{sl}": next_slots[sl] for sl in iface.slots})
@@ -206,6 +189,55 @@ def compile_training(prog: Program, spec: TrainSpec, seed: int = 0, kind: str = 
     g.prune()
     iface.outputs = list(new_outputs)
     return Compiled(g, iface, initial)
+
+
+def _flat_update(
+    add: _Adder,
+    spec: TrainSpec,
+    iface: Interface,
+    initial: dict,
+    members: list[str],
+    grads: dict[str, str],
+    dtype: str,
+    lr: str,
+    t: str,
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The optimizer update of every parameter of one dtype as ONE flat vector: parameters and
+    gradients are concatenated, the update formulas run once, and the result is sliced back.
+    Its slots are flat too: `optimizer.m`, `optimizer.v` (adam, adamw), `optimizer.momentum` (sgd);
+    a `.f64` suffix marks the slots of float64 parameters."""
+    g = add.g
+    sizes = [int(np.prod(g.type(p).shape)) for p in members]
+    flat = lambda xs: xs[0] if len(xs) == 1 else add.op("concat", xs, axis=0)
+    p_flat = flat([add.op("reshape", [p], shape=(-1,)) for p in members])
+    g_flat = flat([add.op("reshape", [grads[p]], shape=(-1,)) for p in members])
+    cast = lambda x: x if dtype == "f32" else add.op("cast", [x], to=dtype)
+    state = {}
+    suffix = "" if dtype == "f32" else f".{dtype}"
+    for slot in optimizers.slots(spec.optimizer.name, spec.optimizer.args):
+        sid = add.input(f"optimizer.{slot}{suffix}", TensorType(dtype, (sum(sizes),)))
+        iface.slots.append(sid)
+        state[slot] = sid
+        initial[sid] = np.zeros(sum(sizes), TensorType(dtype, ()).np_dtype)
+    new_flat, new_state = optimizers.update(
+        spec.optimizer.name,
+        add.op,
+        lambda v: add.const(v, dtype),
+        p_flat,
+        g_flat,
+        state,
+        cast(lr),
+        cast(t),
+        spec.optimizer.args,
+    )
+    out, start = {}, 0
+    for p, n in zip(members, sizes, strict=True):
+        part = (
+            new_flat if len(members) == 1 else add.op("slice", [new_flat], axis=0, start=start, end=start + n)
+        )
+        out[p] = add.op("reshape", [part], shape=tuple(g.type(p).shape))
+        start += n
+    return out, {f"optimizer.{k}{suffix}": v for k, v in new_state.items()}
 
 
 def _clip(add: _Adder, grads: dict[str, str], max_norm: float) -> dict[str, str]:
