@@ -55,7 +55,7 @@ def cmd_compile(args) -> int:
     runner = _runner(args)
     kind = "grads" if args.grads else "step" if args.train else None
     if args.dump_after:
-        (m.training(kind) if kind else m).to_onnx(args.O, runner)
+        (m.training(kind, args.O, runner) if kind else m).to_onnx(args.O, runner)
         print(
             runner.dumped
             if runner.dumped is not None
@@ -65,7 +65,7 @@ def cmd_compile(args) -> int:
     if kind:
         from nngraph.runtime.checkpoint import save_checkpoint
 
-        c = m.training(kind)
+        c = m.training(kind, args.O, runner)
         model = c.to_onnx(args.O, runner)
         atomic_write_bytes(out, model.SerializeToString())
         init = out.with_suffix(".npz")

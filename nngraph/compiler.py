@@ -96,9 +96,12 @@ class Model:
             )
         return read_train(prog.trains[self.name])
 
-    def training(self, kind: str = "step") -> Compiled:
-        """The training-step model ("step"), the gradients-only model ("grads") or the eval model."""
-        return compile_training(self.program, self.train_spec(), self.seed, kind)
+    def training(
+        self, kind: str = "step", level: int = DEFAULT_LEVEL, runner: Runner | None = None
+    ) -> Compiled:
+        """The training-step model ("step"), the gradients-only model ("grads") or the eval model;
+        `level` also picks the passes that run before autodiff."""
+        return compile_training(self.program, self.train_spec(), self.seed, kind, level, runner)
 
     def trainer(
         self,

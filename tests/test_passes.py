@@ -189,3 +189,25 @@ def test_cli_report_dump_and_disable(tmp_path):
         "compile", str(ROOT / "examples" / "digits_cnn.nn"), "--train", "-O0", "-o", str(tmp_path / "s.onnx")
     )
     assert r.returncode == 0, r.stderr
+
+
+def test_softmax_cross_entropy_fusion_and_its_closed_form_gradient():
+    m = ng.compile_file(ROOT / "examples" / "digits_mlp.nn")
+    fused, plain = m.training("step", level=2), m.training("step", level=0)
+    o2, o0 = fused.to_onnx(2), plain.to_onnx(0)
+    assert "SoftmaxCrossEntropyLoss" in ops(o2) and "LogSoftmax" not in ops(o2)
+    assert "SoftmaxCrossEntropyLoss" not in ops(o0) and "LogSoftmax" in ops(o0)
+    rng = np.random.default_rng(0)
+    feeds = {
+        "image": rng.random((16, 64), dtype=np.float32),
+        "label": rng.integers(0, 10, 16),
+        "lr": np.array(0.05, np.float32),
+        "step": np.array(2),
+        **plain.initial,
+    }
+    feeds.update({k: rng.random((16, 128), dtype=np.float32) for k in plain.interface.noise})
+    a, b = run(o0, feeds), run(o2, feeds)
+    for k in a:
+        np.testing.assert_allclose(b[k], a[k], rtol=1e-5, atol=1e-6, err_msg=k)
+    # an eval graph (no backward) gets the forward fusion from the ordinary pipeline
+    assert "SoftmaxCrossEntropyLoss" in ops(m.training("eval", level=0).to_onnx(2))

@@ -304,3 +304,65 @@ RESHAPE_LIKE = register(
         lambda c, g: [c.op("reshape_like", [g, c.inputs[0]]), None],
     )
 )
+
+
+# ---- softmax cross entropy: made by the fuse_softmax_cross_entropy pass ------------------------
+
+
+def _sce_infer(ts, attrs):
+    logits, labels = ts
+    need_float(logits, "softmax_cross_entropy")
+    if labels.dtype not in INTS or logits.shape[:-1] != labels.shape:
+        raise ShapeError(
+            f"'softmax_cross_entropy' needs labels shaped {list(logits.shape[:-1])}, got {labels}",
+            expected="integer class labels",
+        )
+    return TensorType(logits.dtype, ())
+
+
+def _sce_lower(ctx, xs, attrs, in_types, out_type):
+    """ONNX wants the classes on axis 1: [N, C, d1...]; nngraph keeps them last."""
+    logits, labels = xs
+    r = in_types[0].rank
+    if r > 2:
+        logits = ctx.emit("Transpose", [logits], perm=[0, r - 1, *range(1, r - 1)])
+    if in_types[1].dtype != "i64":
+        labels = ctx.emit("Cast", [labels], to=onnx_elem_type("i64"))
+    return ctx.emit("SoftmaxCrossEntropyLoss", [logits, labels], reduction="mean")
+
+
+def _sce_ref(xs, attrs):
+    x, y = xs[0].astype(np.float64), xs[1]
+    z = x - x.max(-1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(-1, keepdims=True))
+    return np.asarray(-np.take_along_axis(logp, y[..., None].astype(np.int64), -1).mean(), dtype=xs[0].dtype)
+
+
+def _sce_grad(c, g):
+    """The closed form: (softmax(logits) - one_hot(labels)) * g / rows."""
+    logits, labels = c.inputs
+    t = c.type(logits)
+    p = c.op("softmax", [logits], axis=-1)
+    diff = c.op("sub", [p, c.op("one_hot", [labels], depth=t.shape[-1], dtype=t.dtype)])
+    rows = c.op("dim_size", [logits], axes=tuple(range(t.rank - 1)), dtype=t.dtype)
+    return [c.op("mul", [diff, c.op("div", [g, rows])]), None]
+
+
+SOFTMAX_CROSS_ENTROPY = register(
+    Op(
+        "softmax_cross_entropy",
+        ("logits", "labels"),
+        {},
+        _sce_infer,
+        _sce_lower,
+        _sce_ref,
+        lambda rng: [
+            Sample((randn(rng, 5, 4), rng.integers(0, 4, 5))),
+            Sample((randn(rng, 2, 3, 6), rng.integers(0, 6, (2, 3)))),
+            Sample((randn(rng, 4, 3).astype(np.float64), rng.integers(0, 3, 4).astype(np.int32))),
+        ],
+        Style("loss", "cross entropy"),
+        "mean cross entropy of logits [..., C] and integer labels (ONNX SoftmaxCrossEntropyLoss)",
+        _sce_grad,
+    )
+)

@@ -6,11 +6,17 @@ import copy
 
 from nngraph.graph.ir import Graph
 from nngraph.passes.cleanup import CSE, DCE, FOLD, SIMPLIFY
-from nngraph.passes.fusions import conv_bias, fold_batchnorm, gemm
+from nngraph.passes.fusions import conv_bias, fold_batchnorm, gemm, softmax_cross_entropy
 from nngraph.passes.manager import FixedPoint, Runner, Sequence, names
 
 CLEANUP = FixedPoint([DCE, SIMPLIFY, CSE, FOLD])
+FUSE_SCE = softmax_cross_entropy.RULE.as_pass()
 
+# Before autodiff, on the forward graph and its loss (training graphs only): a fused
+# operator made here brings its own closed-form gradient rule into the backward graph.
+BEFORE_AUTODIFF = {0: Sequence([]), 1: Sequence([]), 2: Sequence([FUSE_SCE])}
+
+# After autodiff, on every graph that is lowered.
 PIPELINES = {
     0: Sequence([]),
     1: Sequence([CLEANUP]),
@@ -20,6 +26,7 @@ PIPELINES = {
             fold_batchnorm.RULE.as_pass(),  # inference only: its check refuses training graphs
             conv_bias.RULE.as_pass(),
             gemm.RULE.as_pass(),
+            FUSE_SCE,  # the loss of an eval graph
             CLEANUP,
         ]
     ),
@@ -28,7 +35,12 @@ DEFAULT_LEVEL = 2
 
 
 def all_pass_names() -> list[str]:
-    return sorted(set(names(PIPELINES[2])))
+    return sorted(set(names(PIPELINES[2])) | set(names(BEFORE_AUTODIFF[2])))
+
+
+def before_autodiff(graph: Graph, level: int = DEFAULT_LEVEL, runner: Runner | None = None) -> None:
+    """Rewrite the forward graph in place before its gradient is taken."""
+    BEFORE_AUTODIFF[level].run(graph, runner or Runner())
 
 
 def optimize(graph: Graph, level: int = DEFAULT_LEVEL, runner: Runner | None = None) -> Graph:

@@ -28,7 +28,7 @@ from nngraph.graph.types import TensorType
 from nngraph.onnx.lower import check, lower
 from nngraph.ops import registry
 from nngraph.passes.manager import Runner
-from nngraph.passes.pipeline import DEFAULT_LEVEL, optimize
+from nngraph.passes.pipeline import DEFAULT_LEVEL, before_autodiff, optimize
 from nngraph.syntax import ast
 from nngraph.training import optimizers
 from nngraph.training.spec import TrainSpec
@@ -99,7 +99,14 @@ class _Adder:
         return self.g.add(name, "input", [], t, self.span)
 
 
-def compile_training(prog: Program, spec: TrainSpec, seed: int = 0, kind: str = "step") -> Compiled:
+def compile_training(
+    prog: Program,
+    spec: TrainSpec,
+    seed: int = 0,
+    kind: str = "step",
+    level: int = DEFAULT_LEVEL,
+    runner: Runner | None = None,
+) -> Compiled:
     """Build the training graph of `spec` (kind "step": with the optimizer; "grads": gradients only;
     "eval": the inference form's loss and metrics, parameters as inputs)."""
     if spec.model not in prog.models:
@@ -161,6 +168,8 @@ def compile_training(prog: Program, spec: TrainSpec, seed: int = 0, kind: str = 
     if kind == "eval":
         iface.outputs = list(g.outputs)
         return Compiled(g, iface, initial)
+    before_autodiff(g, level, runner)
+    loss = g.outputs["loss"]
     grads = backward(g, loss, params)
     add = _Adder(g, spec.span)
     if spec.clip_norm:
