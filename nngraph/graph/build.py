@@ -749,6 +749,16 @@ class _Ctx:
     def training(self) -> bool:
         return self.b.training
 
+    def shared(self, instance: str, local: str) -> str:
+        """Another layer's parameter (weight tying): `local` of the layer instance `instance`."""
+        pid = f"{instance}.{local}"
+        if pid not in self.b.graph.g:
+            self.fail(
+                f"layer '{instance}' has no parameter '{local}' to share",
+                expected="an embedding layer that was applied before this line",
+            )
+        return pid
+
     def scalar(self, value: float, like: str) -> str:
         return self.b.const(value, self.b.graph.type(like), self.span)
 

@@ -37,6 +37,7 @@ class LayerCtx(Protocol):
     def update(self, buffer: str, value: str) -> None: ...
     def noise(self, like: str, p: float) -> str: ...
     def scalar(self, value: float, like: str) -> str: ...
+    def shared(self, instance: str, local: str) -> str: ...
 
 
 @dataclass
@@ -105,8 +106,14 @@ def _spatial_rank(ctx: LayerCtx, x: str, what: str, nd: int | None) -> int:
 
 @layer(
     "dense",
-    [A("units", "int", required=True), A("bias", "bool", True), A("init", "init", "default")],
-    doc="y = x W + b over the last axis; x is [batch, features] or [batch, seq, features]",
+    [
+        A("units", "int", required=True),
+        A("bias", "bool", True),
+        A("init", "init", "default"),
+        A("tie", "layer", None),
+    ],
+    doc="y = x W + b over the last axis; x is [batch, features] or [batch, seq, features]; "
+    "tie=emb uses the transposed table of the embedding emb as W",
 )
 def dense(ctx: LayerCtx, xs: list[str], a: dict) -> str:
     (x,) = xs
@@ -121,7 +128,18 @@ def dense(ctx: LayerCtx, xs: list[str], a: dict) -> str:
     if a["units"] <= 0:
         ctx.fail(f"dense needs a positive number of units, got {a['units']}", expected="units >= 1")
     fin = _static_dim(ctx, x, -1, "dense", "feature size (last dim)")
-    w = ctx.param("weight", (fin, a["units"]), a["init"], fin, a["units"], like=x)
+    if a["tie"] is not None:  # weight tying: the transposed table of an embedding applied above
+        table = ctx.shared(a["tie"], "table")
+        want = (a["units"], fin)
+        if ctx.type(table).shape != want:
+            ctx.fail(
+                f"dense({a['units']}) on {fin} features cannot tie to '{a['tie']}', whose table is "
+                f"{ctx.type(table)}",
+                expected=f"an embedding with table f32[{want[0]},{want[1]}]",
+            )
+        w = ctx.op("transpose", [table], perm=(1, 0))
+    else:
+        w = ctx.param("weight", (fin, a["units"]), a["init"], fin, a["units"], like=x)
     y = ctx.op("matmul", [x, w])
     if a["bias"]:
         b = ctx.param(

@@ -75,6 +75,7 @@ _KIND_WORDS = {
     "padding": "an integer, a list of integers, same or valid",
     "shape": "a list of dims (integers, -1, or dim names)",
     "init": "one of " + ", ".join(INITS),
+    "layer": "a named layer applied above, such as emb after emb = embedding(...)",
 }
 
 
@@ -148,6 +149,10 @@ def convert(spec: ArgSpec, v: Any, span: Span, owner: str) -> Any:
             else:
                 raise bad()
         return out
+    if k == "layer":
+        if not isinstance(v, LayerValue) or v.name is None:
+            raise bad()
+        return v.name
     if k == "str" or k == "init" or k.startswith("choice:"):
         w = _word(v)
         if w is None:
