@@ -111,9 +111,11 @@ def main() -> None:
         if key == "ResNet-18" and args.skip_resnet:
             continue
         m = ng.compile_source(source(file), str(ROOT / "examples" / file))
-        c = m.training("step")
         reps = args.reps if key != "ResNet-18" else max(3, args.reps // 5)
-        steps = median_ms({lvl: step_fn(c, lvl, train_batch, args.threads) for lvl in (0, 2)}, reps)
+        steps = median_ms(
+            {lvl: step_fn(m.training("step", level=lvl), lvl, train_batch, args.threads) for lvl in (0, 2)},
+            reps,
+        )
         t = m.graph.type("image")
         x = np.random.default_rng(1).random(
             [infer_batch if isinstance(d, str) else d for d in t.shape], dtype=np.float32
