@@ -40,7 +40,7 @@ CASES = [
     ("unknown_dtype", "model M {\n    input x: f33[batch, 4]\n    output o = x\n}", 2, "f33", "unknown dtype 'f33'", "f32"),
     ("import_not_found", 'import "nope_nothing.nn"\n' + HEAD + "    output o = x\n}", 1, "import", "import not found", None),
     ("recursive_block", "block f(x) {\n    return x | f\n}\n" + HEAD + "    output o = x | f\n}", 2, "f", "calls itself", None),
-    ("too_many_arguments", HEAD + "    output o = x | dense(4, true, default, 5)\n}", 3, "5", "too many arguments", None),
+    ("too_many_arguments", HEAD + "    output o = x | leaky_relu(0.1, 5)\n}", 3, "5", "too many arguments", None),
     ("argument_twice", HEAD + "    output o = x | dense(4, units=5)\n}", 3, "5", "given both by position and by name", None),
     ("keyword_argument_twice", HEAD + "    output o = x | dense(units=4, units=5)\n}", 3, "units=5", "given twice", None),
     ("block_without_return", "block b(x) {\n    y = x | relu\n}\n" + HEAD + "    output o = x | b\n}", 3, "}", "never returns", None),
