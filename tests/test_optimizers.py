@@ -12,8 +12,6 @@ from nngraph.runtime.stepper import Stepper
 from nngraph.training.schedules import learning_rate
 from nngraph.training.spec import Setting
 
-torch_missing = pytest.importorskip  # alias for readability below
-
 SRC = """
 model M {{
     input x: f32[batch, 5]

@@ -96,7 +96,7 @@ class Trainer:
             d = self.spec.data
             in_names, tg_names = list(ins), list(tg)
             if d.name == "digits":
-                ((shape, _),) = ins.values() if len(ins) == 1 else (((), ""),)
+                shape = next(iter(ins.values()))[0] if len(ins) == 1 else ()
                 ds = datasets.load_digits(in_names[0], tg_names[0], flat=len(shape) == 2)
             else:
                 path = Path(d.args["path"])
