@@ -211,3 +211,75 @@ def test_softmax_cross_entropy_fusion_and_its_closed_form_gradient():
         np.testing.assert_allclose(b[k], a[k], rtol=1e-5, atol=1e-6, err_msg=k)
     # an eval graph (no backward) gets the forward fusion from the ordinary pipeline
     assert "SoftmaxCrossEntropyLoss" in ops(m.training("eval", level=0).to_onnx(2))
+
+
+CONV_NET = """
+model ConvNet {
+    input  image: f32[batch, 2, 9, 9]
+    a      = image | conv2d(6, kernel=3, stride=2, padding=1) | relu
+    b      = a | conv2d(6, kernel=[3, 2], dilation=2, padding=same, bias=false) | relu
+    c      = b | conv2d(6, kernel=3, groups=2, padding=same) | flatten
+    output logits = c | dense(10)
+}
+train ConvNet {
+    data = digits
+    target label: i64[batch]
+    loss = cross_entropy(logits, label)
+    optimizer = sgd(lr=0.1, momentum=0.9)
+}
+"""
+
+
+def step_feeds(c, batch: int, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    t = c.graph.type("image")
+    feeds = {
+        "image": rng.standard_normal([batch if isinstance(d, str) else d for d in t.shape]).astype(
+            np.float32
+        ),
+        "label": rng.integers(0, 10, batch),
+        "lr": np.array(0.1, np.float32),
+        "step": np.array(1),
+        **c.initial,
+    }
+    for name, (_, shape) in c.interface.noise.items():
+        feeds[name] = rng.random([batch if isinstance(d, str) else d for d in shape], dtype=np.float32)
+    return feeds
+
+
+def test_conv_as_gemm_shares_patches_and_keeps_the_step():
+    """Strided and dilated convs become patches + GEMMs; the grouped one says why it keeps Conv;
+    loss and every new parameter match the step without the rule."""
+    from nngraph.passes.fusions import conv_gemm
+
+    c = ng.compile_source(CONV_NET).training("step")
+    graph = c.graph
+    reasons = {
+        graph.node(n)["attrs"]["groups"]: conv_gemm.RULE.why_not(graph, n)
+        for n in graph.nodes_with("conv_grad_weight")
+    }
+    assert reasons == {1: None, 2: "grouped convolutions keep Conv"}
+    fused = c.to_onnx(2, Runner(check=True))
+    plain = c.to_onnx(2, Runner(disabled={"conv_as_gemm"}))
+    # plain: 3 forward Convs and 3 patch Convs inside conv_grad_weight; fused: the grouped conv's two,
+    # and one shared 3-D patch Conv ([C, 1, N, H, W] with one-hot kernels) per rewritten conv
+    assert ops(plain)["Conv"] == 6 and ops(fused)["Conv"] == 4
+    kernels = [
+        len(a.ints)
+        for n in fused.graph.node
+        if n.op_type == "Conv"
+        for a in n.attribute
+        if a.name == "kernel_shape"
+    ]
+    assert sorted(kernels) == [2, 2, 3, 3]
+    names = [n.name for n in fused.graph.node]
+    assert sum("conv_grad_weight/conv_as_gemm:Gemm" in n for n in names) == 2  # one GEMM per weight gradient
+    feeds = step_feeds(c, 5)
+    a, b = run(plain, feeds), run(fused, feeds)
+    for k in a:
+        np.testing.assert_allclose(b[k], a[k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+def test_conv_as_gemm_leaves_inference_alone():
+    m = ng.compile_source(CONV_NET)
+    assert not any("conv_as_gemm" in n.name for n in m.to_onnx(2).graph.node)

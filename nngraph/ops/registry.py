@@ -107,6 +107,7 @@ def _load_families() -> None:
     from nngraph.ops import (  # noqa: F401
         activation,
         conv,
+        conv_gemm,
         elementwise,
         linalg,
         math,

@@ -6,7 +6,7 @@ import copy
 
 from nngraph.graph.ir import Graph
 from nngraph.passes.cleanup import CSE, DCE, FOLD, SIMPLIFY
-from nngraph.passes.fusions import conv_bias, fold_batchnorm, gemm, softmax_cross_entropy
+from nngraph.passes.fusions import conv_bias, conv_gemm, fold_batchnorm, gemm, softmax_cross_entropy
 from nngraph.passes.manager import FixedPoint, Runner, Sequence, names
 
 CLEANUP = FixedPoint([DCE, SIMPLIFY, CSE, FOLD])
@@ -25,6 +25,7 @@ PIPELINES = {
             CLEANUP,
             fold_batchnorm.RULE.as_pass(),  # inference only: its check refuses training graphs
             conv_bias.RULE.as_pass(),
+            conv_gemm.RULE.as_pass(),  # training only: needs a weight gradient
             gemm.RULE.as_pass(),
             FUSE_SCE,  # the loss of an eval graph
             CLEANUP,

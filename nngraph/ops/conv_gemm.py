@@ -1,0 +1,237 @@
+"""Convolution as matrix products over shared patches (made by the conv_as_gemm pass).
+
+A training step convolves x twice: forward with w, and again in w's gradient. Extracting x's
+patches once, as P[C*K, N, *out] (K = kernel taps), turns both into single large GEMMs
+(y = W[O, C*K] @ P, dW = G[O, N*S] @ P^T), which onnxruntime's CPU provider runs far faster than
+Conv over weights that are graph inputs and than many per-image products. These ops appear only
+after autodiff (the pass rewrites the finished training graph), so they take no gradient.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from nngraph.autodiff.backward import NOT_DIFFERENTIABLE
+from nngraph.errors import ShapeError
+from nngraph.graph.types import TensorType
+from nngraph.ops.common import (
+    need_float,
+    pad_spatial,
+    randn,
+    same_dtype,
+    window_attrs,
+    window_out,
+    window_views,
+)
+from nngraph.ops.registry import REQUIRED, Op, Sample, Style, register
+
+_WINDOW = {"kernel": REQUIRED, "stride": None, "pads": None, "dilation": None}
+
+
+def _static_spatial(t: TensorType, what: str) -> None:
+    if not all(isinstance(d, int) for d in t.shape[2:]) or not isinstance(t.shape[1], int):
+        raise ShapeError(f"'{what}' needs static channel and spatial dims, got {t}")
+
+
+def _patches_infer(ts: list[TensorType], attrs: dict) -> TensorType:
+    (x,) = ts
+    kernel = tuple(attrs["kernel"])
+    if x.rank != len(kernel) + 2 or len(kernel) not in (1, 2):
+        raise ShapeError(f"'conv_patches' takes 1 or 2 spatial dims matching kernel {kernel}, got {x}")
+    need_float(x, "conv_patches")
+    _static_spatial(x, "conv_patches")
+    stride, pads, dilation = window_attrs(attrs, len(kernel), "conv_patches")
+    out = window_out(x, kernel, stride, pads, dilation, "conv_patches")
+    return TensorType(x.dtype, (x.shape[1] * math.prod(kernel), x.shape[0], *out))
+
+
+def _patches_lower(ctx, xs, attrs, in_types, out_type):
+    """x^T as a volume [C, 1, N, *spatial]; a Conv with one-hot kernels [K, 1, 1, *kernel] copies each
+    tap into its own channel: [C, K, N, *out], which is P's memory layout already."""
+    (x,) = xs
+    kernel = tuple(attrs["kernel"])
+    n, k = len(kernel), math.prod(kernel)
+    stride, pads, dilation = window_attrs(attrs, n, "conv_patches")
+    xt = ctx.emit("Transpose", [x], perm=[1, 0, *range(2, n + 2)])
+    x5 = ctx.emit("Unsqueeze", [xt, ctx.ints([1])])
+    eye = np.eye(k, dtype=out_type.np_dtype).reshape(k, 1, 1, *kernel)
+    p = ctx.emit(
+        "Conv",
+        [x5, ctx.const(eye, hint="one_hot_kernels")],
+        kernel_shape=[1, *kernel],
+        strides=[1, *stride],
+        pads=[0, *pads[:n], 0, *pads[n:]],
+        dilations=[1, *dilation],
+    )
+    return ctx.emit("Reshape", [p, ctx.ints([out_type.shape[0], -1, *out_type.shape[2:]])])
+
+
+def _patches_ref(xs, attrs):
+    x = xs[0].astype(np.float64)
+    kernel = tuple(attrs["kernel"])
+    stride, pads, dilation = window_attrs(attrs, len(kernel), "conv_patches")
+    taps = [v for _, v in window_views(pad_spatial(x, pads), kernel, stride, dilation)]  # each [N, C, *out]
+    p = np.stack(taps, axis=2)  # [N, C, K, *out]
+    p = np.moveaxis(p, 0, 2)  # [C, K, N, *out]
+    return p.reshape(-1, *p.shape[2:]).astype(xs[0].dtype)
+
+
+#: (x shape, kernel, attrs)
+_CASES = [
+    ((2, 3, 6, 6), (3, 3), {"pads": (1, 1, 1, 1)}),
+    ((1, 2, 7, 5), (3, 3), {"stride": (2, 2), "pads": (1, 1, 1, 1)}),
+    ((1, 4, 7, 8), (3, 2), {"dilation": (2, 2), "pads": (1, 0, 2, 1)}),
+    ((2, 3, 10), (3,), {"stride": (2,), "pads": (1, 2)}),
+    ((3, 1, 4, 4), (1, 1), {}),
+]
+
+
+def _conv_attrs(kernel, attrs):
+    return {"kernel": kernel, **attrs}
+
+
+def _patches_samples(rng):
+    return [Sample((randn(rng, *x),), _conv_attrs(k, a)) for x, k, a in _CASES]
+
+
+CONV_PATCHES = register(
+    Op(
+        name="conv_patches",
+        inputs=("x",),
+        attrs=dict(_WINDOW),
+        infer=_patches_infer,
+        lower=_patches_lower,
+        reference=_patches_ref,
+        samples=_patches_samples,
+        style=Style("conv", "patches"),
+        doc="x's convolution windows as P[C*K, N, *out]: P[(c, k), n, o] = x_padded[n, c, o*stride + k*dilation]",
+        grad=NOT_DIFFERENTIABLE,
+    )
+)
+
+
+def _check_patches(p: TensorType, c: int, kernel, what: str) -> None:
+    if p.shape[0] != c * math.prod(kernel):
+        raise ShapeError(
+            f"'{what}': patches {p} do not hold {c} channels x {math.prod(kernel)} taps of kernel {tuple(kernel)}"
+        )
+
+
+def _gemm_infer(ts: list[TensorType], attrs: dict) -> TensorType:
+    p, w = ts[0], ts[1]
+    same_dtype(ts, "conv_gemm")
+    if w.rank != p.rank:
+        raise ShapeError(
+            f"'conv_gemm' needs a weight [O, C, *kernel] of rank {p.rank} for patches {p}, got {w}"
+        )
+    _check_patches(p, w.shape[1], w.shape[2:], "conv_gemm")
+    if len(ts) > 2 and ts[2].shape != (w.shape[0],):
+        raise ShapeError(f"'conv_gemm' bias must be [{w.shape[0]}], got {ts[2]}")
+    return TensorType(p.dtype, (p.shape[1], w.shape[0], *p.shape[2:]))
+
+
+def _gemm_lower(ctx, xs, attrs, in_types, out_type):
+    """Y[O, N*S] = W[O, C*K] @ P[C*K, N*S] (+ b as a column), back to [N, O, *out]."""
+    p, w = xs[:2]
+    o, ck = in_types[1].shape[0], in_types[0].shape[0]
+    out_sp = list(in_types[0].shape[2:])
+    p2 = ctx.emit("Reshape", [p, ctx.ints([ck, -1])])
+    w2 = ctx.emit("Reshape", [w, ctx.ints([o, ck])])
+    if len(xs) > 2:
+        y = ctx.emit("Gemm", [w2, p2, ctx.emit("Reshape", [xs[2], ctx.ints([o, 1])])])
+    else:
+        y = ctx.emit("MatMul", [w2, p2])
+    y = ctx.emit("Reshape", [y, ctx.ints([o, -1, *out_sp])])
+    return ctx.emit("Transpose", [y], perm=[1, 0, *range(2, len(out_sp) + 2)])
+
+
+def _gemm_ref(xs, attrs):
+    p, w = xs[0].astype(np.float64), xs[1].astype(np.float64)
+    y = np.tensordot(w.reshape(w.shape[0], -1), p, axes=(1, 0))  # [O, N, *out]
+    if len(xs) > 2:
+        y += xs[2].astype(np.float64).reshape(-1, *[1] * (y.ndim - 1))
+    return np.moveaxis(y, 0, 1).astype(xs[0].dtype)
+
+
+def _gemm_samples(rng):
+    out = []
+    for i, (x, k, a) in enumerate(_CASES):
+        p = _patches_infer([TensorType("f32", x)], _conv_attrs(k, a))
+        w = (3, x[1], *k)
+        bias = (randn(rng, 3),) if i % 2 == 0 else ()
+        out.append(Sample((randn(rng, *p.shape), randn(rng, *w), *bias)))
+    return out
+
+
+CONV_GEMM = register(
+    Op(
+        name="conv_gemm",
+        inputs=("p", "w", "b?"),
+        attrs={},
+        infer=_gemm_infer,
+        lower=_gemm_lower,
+        reference=_gemm_ref,
+        samples=_gemm_samples,
+        style=Style("conv", "conv (gemm)"),
+        doc="conv from patches: y[n, o, *out] = sum over (c, k) of w[o, c, k] P[(c, k), n, *out], plus b[o]",
+        grad=NOT_DIFFERENTIABLE,
+    )
+)
+
+
+def _gw_infer(ts: list[TensorType], attrs: dict) -> TensorType:
+    p, g = ts
+    same_dtype(ts, "conv_gemm_grad_weight")
+    kernel = tuple(attrs["kernel"])
+    if g.rank != p.rank or g.shape[0] != p.shape[1] or g.shape[2:] != p.shape[2:]:
+        raise ShapeError(f"'conv_gemm_grad_weight': g {g} is not a convolution output over patches {p}")
+    k = math.prod(kernel)
+    if not isinstance(p.shape[0], int) or p.shape[0] % k:
+        raise ShapeError(f"'conv_gemm_grad_weight': patches {p} do not hold whole kernels {kernel}")
+    return TensorType(p.dtype, (g.shape[1], p.shape[0] // k, *kernel))
+
+
+def _gw_lower(ctx, xs, attrs, in_types, out_type):
+    """dW[O, C*K] = G[O, N*S] @ P[C*K, N*S]^T: one GEMM with the sum over the batch inside it."""
+    p, g = xs
+    ck, o = in_types[0].shape[0], in_types[1].shape[1]
+    rank = in_types[1].rank
+    gt = ctx.emit("Transpose", [g], perm=[1, 0, *range(2, rank)])
+    g2 = ctx.emit("Reshape", [gt, ctx.ints([o, -1])])
+    p2 = ctx.emit("Reshape", [p, ctx.ints([ck, -1])])
+    dw = ctx.emit("Gemm", [g2, p2], transB=1)
+    return ctx.emit("Reshape", [dw, ctx.ints(list(out_type.shape))])
+
+
+def _gw_ref(xs, attrs):
+    p, g = xs[0].astype(np.float64), xs[1].astype(np.float64)
+    axes = [1, *range(2, p.ndim)]
+    dw = np.tensordot(np.moveaxis(g, 1, 0), p, axes=([1, *range(2, g.ndim)], axes))  # [O, C*K]
+    return dw.reshape(g.shape[1], -1, *attrs["kernel"]).astype(xs[0].dtype)
+
+
+def _gw_samples(rng):
+    out = []
+    for x, k, a in _CASES:
+        p = _patches_infer([TensorType("f32", x)], _conv_attrs(k, a))
+        g = (p.shape[1], 3, *p.shape[2:])
+        out.append(Sample((randn(rng, *p.shape), randn(rng, *g)), {"kernel": k}))
+    return out
+
+
+CONV_GEMM_GRAD_WEIGHT = register(
+    Op(
+        name="conv_gemm_grad_weight",
+        inputs=("p", "g"),
+        attrs={"kernel": REQUIRED},
+        infer=_gw_infer,
+        lower=_gw_lower,
+        reference=_gw_ref,
+        samples=_gw_samples,
+        style=Style("conv", "conv grad w (gemm)"),
+        doc="conv's weight gradient from patches: dw[o, c, k] = sum over n, out of g[n, o, out] P[(c, k), n, out]",
+        grad=NOT_DIFFERENTIABLE,
+    )
+)

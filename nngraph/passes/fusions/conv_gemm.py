@@ -1,0 +1,87 @@
+"""conv(x, w) and its weight gradient conv_grad_weight(x, g) -> patches P of x, taken once, and two
+GEMMs over them (ops/conv_gemm.py). Only training graphs have a weight gradient; inference keeps
+Conv, which onnxruntime runs in its blocked layout when the weights are constants."""
+
+from __future__ import annotations
+
+from nngraph.graph.ir import Graph
+from nngraph.ops.common import window_attrs
+from nngraph.passes.rewrite import new_op
+from nngraph.passes.rule import Match, Rule
+
+NAME = "conv_as_gemm"
+
+
+def _window(attrs: dict, n: int):
+    return window_attrs(attrs, n, "conv")
+
+
+def match(graph: Graph, n: str) -> Match | None:
+    d = graph.node(n)
+    if d["op"] != "conv_grad_weight":
+        return None
+    x, g = d["inputs"]
+    kernel = tuple(d["attrs"]["kernel"])
+    fwd = None
+    for c in graph.consumers(x):
+        cd = graph.node(c)
+        if (
+            cd["op"] == "conv"
+            and cd["inputs"][0] == x
+            and tuple(graph.type(cd["inputs"][1]).shape[2:]) == kernel
+            and cd["attrs"]["groups"] == d["attrs"]["groups"]
+            and _window(cd["attrs"], len(kernel)) == _window(d["attrs"], len(kernel))
+        ):
+            fwd = c
+            break
+    return {"gw": n, "x": x, "g": g, "kernel": kernel, "fwd": fwd}
+
+
+def check(graph: Graph, m: Match) -> str | None:
+    d = graph.node(m["gw"])
+    if d["attrs"]["groups"] != 1:
+        return "grouped convolutions keep Conv"
+    x = graph.type(m["x"])
+    if len(m["kernel"]) not in (1, 2):
+        return "only 1-D and 2-D convolutions become GEMMs"
+    if not all(isinstance(s, int) for s in x.shape[1:]):
+        return f"the input {x} has symbolic channel or spatial dims"
+    return None
+
+
+def rewrite(graph: Graph, m: Match) -> str:
+    d = graph.node(m["gw"])
+    n = len(m["kernel"])
+    stride, pads, dilation = _window(d["attrs"], n)
+    window = {"kernel": m["kernel"], "stride": stride, "pads": pads, "dilation": dilation}
+    like = m["fwd"] or m["gw"]
+    p = new_op(graph, "conv_patches", [m["x"]], window, like, rule=NAME, replaced=[like])
+    if m["fwd"] is not None:
+        y = new_op(
+            graph,
+            "conv_gemm",
+            [p, *graph.node(m["fwd"])["inputs"][1:]],
+            {},
+            m["fwd"],
+            rule=NAME,
+            replaced=[m["fwd"]],
+        )
+        graph.replace_uses(m["fwd"], y)
+    return new_op(
+        graph,
+        "conv_gemm_grad_weight",
+        [p, m["g"]],
+        {"kernel": m["kernel"]},
+        m["gw"],
+        rule=NAME,
+        replaced=[m["gw"]],
+    )
+
+
+RULE = Rule(
+    NAME,
+    match,
+    check,
+    rewrite,
+    "Conv and its weight gradient -> patches once, then one GEMM each (training graphs)",
+)
