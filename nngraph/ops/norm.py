@@ -72,6 +72,78 @@ BATCHNORM = register(
 )
 
 
+# ---- batch norm on batch statistics: made by the fuse_batchnorm_train pass ----------------------
+
+
+def _bn_train_infer(ts: list[TensorType], attrs: dict) -> TensorType:
+    x = ts[0]
+    need_rank(x, (2, 3, 4), "batchnorm_train", "[batch, channels, ...]")
+    need_float(x, "batchnorm_train")
+    same_dtype(ts, "batchnorm_train")
+    _need_params("batchnorm_train", x, ts[1:], ("scale", "bias"), x.shape[1])
+    return x
+
+
+def _bn_train_lower(ctx, xs, attrs, in_types, out_type):
+    """ONNX BatchNormalization in training mode normalizes with the batch's own (biased) statistics;
+    its running-statistics outputs go unused (the graph updates those, with PyTorch's unbiased
+    variance), so the mean and variance inputs are placeholders."""
+    c, dt = in_types[0].shape[1], out_type.np_dtype
+    zeros, ones = ctx.const(np.zeros(c, dt), hint="bn_mean0"), ctx.const(np.ones(c, dt), hint="bn_var1")
+    y, _, _ = ctx.emit_multi(
+        "BatchNormalization", [*xs, zeros, ones], 3, epsilon=float(attrs["eps"]), training_mode=1
+    )
+    return y
+
+
+def _bn_train_ref(xs, attrs):
+    x, scale, bias = (a.astype(np.float64) for a in xs)
+    axes = (0, *range(2, x.ndim))
+    col = lambda a: a.reshape(-1, *[1] * (x.ndim - 2))
+    z = (x - x.mean(axes, keepdims=True)) / np.sqrt(x.var(axes, keepdims=True) + attrs["eps"])
+    return (z * col(scale) + col(bias)).astype(xs[0].dtype)
+
+
+def _bn_train_samples(rng: np.random.Generator) -> list[Sample]:
+    def s(shape, **attrs):
+        c = shape[1]
+        return Sample((3 * randn(rng, *shape) + 1, randn(rng, c), randn(rng, c)), attrs)
+
+    return [s((6, 3)), s((2, 5, 6)), s((2, 3, 4, 5)), s((3, 2, 3, 3), eps=1e-3)]
+
+
+def _bn_train_grad(c, g):
+    """The closed form, as PyTorch's: dx = scale * rstd * (g - mean(g) - xhat * mean(g * xhat)),
+    means over every axis but the channels; a handful of nodes instead of the chain rule
+    through the mean and the variance."""
+    x, scale, _ = c.x
+    g, r = c.v(g), x.type.rank
+    axes = [0, *range(2, r)]
+    col = lambda v: v.f("reshape", shape=(-1,) + (1,) * (r - 2))
+    xc = x - x.mean(axes, keepdims=1)
+    rstd = 1 / ((xc * xc).mean(axes, keepdims=1) + c.attrs["eps"]).f("sqrt")
+    xhat = xc * rstd
+    gxhat = g * xhat
+    gx = (rstd * col(scale)) * (g - g.mean(axes, keepdims=1) - xhat * gxhat.mean(axes, keepdims=1))
+    return [gx, gxhat.sum(axes), g.sum(axes)]
+
+
+BATCHNORM_TRAIN = register(
+    Op(
+        name="batchnorm_train",
+        inputs=("x", "scale", "bias"),
+        attrs={"eps": 1e-5},
+        infer=_bn_train_infer,
+        lower=_bn_train_lower,
+        reference=_bn_train_ref,
+        samples=_bn_train_samples,
+        style=Style("norm", "batchnorm"),
+        doc="(x - mean) / sqrt(var + eps) * scale + bias with the batch's own statistics over all axes but 1",
+        grad=_bn_train_grad,
+    )
+)
+
+
 def _layernorm_infer(ts: list[TensorType], attrs: dict) -> TensorType:
     x = ts[0]
     if x.rank < 1:

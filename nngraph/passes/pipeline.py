@@ -6,15 +6,23 @@ import copy
 
 from nngraph.graph.ir import Graph
 from nngraph.passes.cleanup import CSE, DCE, FOLD, SIMPLIFY
-from nngraph.passes.fusions import conv_bias, conv_gemm, fold_batchnorm, gemm, softmax_cross_entropy
+from nngraph.passes.fusions import (
+    batchnorm_train,
+    conv_bias,
+    conv_gemm,
+    fold_batchnorm,
+    gemm,
+    softmax_cross_entropy,
+)
 from nngraph.passes.manager import FixedPoint, Runner, Sequence, names
 
 CLEANUP = FixedPoint([DCE, SIMPLIFY, CSE, FOLD])
 FUSE_SCE = softmax_cross_entropy.RULE.as_pass()
+FUSE_BN_TRAIN = batchnorm_train.RULE.as_pass()
 
 # Before autodiff, on the forward graph and its loss (training graphs only): a fused
 # operator made here brings its own closed-form gradient rule into the backward graph.
-BEFORE_AUTODIFF = {0: Sequence([]), 1: Sequence([]), 2: Sequence([FUSE_SCE])}
+BEFORE_AUTODIFF = {0: Sequence([]), 1: Sequence([]), 2: Sequence([FUSE_SCE, FUSE_BN_TRAIN])}
 
 # After autodiff, on every graph that is lowered.
 PIPELINES = {
