@@ -526,6 +526,20 @@ class Builder:
         for k, (v, s) in kws.items():
             if k not in names:
                 where = (name_spans or {}).get(k, s)
+                tensor_params = (
+                    [p.name for p in lv.callee.params if (p.type or "tensor") == "tensor"]
+                    if isinstance(lv.callee, ast.BlockDef)
+                    else []
+                )
+                if k in tensor_params:
+                    raise NNError(
+                        f"'{k}' is a tensor input of block '{lv.kind}': tensors are passed by position",
+                        where,
+                        expected=f"{lv.kind}({', '.join(tensor_params)}"
+                        + "".join(f", {sp.name}=..." for sp in specs)
+                        + ")",
+                        hint=f"give the tensors {', '.join(tensor_params)} in that order, without names",
+                    )
                 raise NNError(
                     f"{owner} has no argument '{k}'", where, expected=_sig_words(lv.kind, specs)
                 ).suggest(k, names)
@@ -658,6 +672,14 @@ class Builder:
                     p.default.span,
                     f"block '{b.name}'",
                 )
+        nested = _returns_in_repeats(b.body)
+        if nested:
+            raise NNError(
+                f"'return' inside 'repeat' in block '{b.name}': the block would return in the first round",
+                nested[0].span,
+                expected="'return expression' after the repeat, as the block's last statement",
+                hint="assign inside the repeat (x = x | layer) and return after it",
+            )
         if not any(isinstance(s, ast.Return) for s in b.body):
             raise NNError(
                 f"block '{b.name}' never returns a tensor",
@@ -809,4 +831,13 @@ def _names_in(e: ast.Expr) -> set[str]:
                     walk(v)
 
     walk(e)
+    return out
+
+
+def _returns_in_repeats(stmts: list[ast.Stmt]) -> list[ast.Return]:
+    """Every 'return' nested in a repeat body, outermost first."""
+    out: list[ast.Return] = []
+    for st in stmts:
+        if isinstance(st, ast.Repeat):
+            out += [s for s in st.body if isinstance(s, ast.Return)] + _returns_in_repeats(st.body)
     return out

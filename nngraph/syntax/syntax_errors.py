@@ -198,6 +198,21 @@ def _keyword_as_name(c: _Ctx) -> NNError | None:
     return None
 
 
+def _keyword_where_name(c: _Ctx) -> NNError | None:
+    """`model = x | relu` or `relu(input)`: a keyword where a name was expected."""
+    t = c.token
+    if t is None or t.type == "NAME" or str(t) not in KEYWORDS or "NAME" not in c.expected:
+        return None
+    if t.type in c.expected:
+        return None
+    return NNError(
+        f"'{t}' is a keyword and cannot be used as a name",
+        c.here(),
+        expected="a name that is not one of: " + ", ".join(sorted(KEYWORDS)),
+        hint=f"rename it, e.g. '{t}_'",
+    )
+
+
 def _pipe_stage_operator(c: _Ctx) -> NNError | None:
     t = c.token
     if (
@@ -299,6 +314,7 @@ RULES = [
     _unclosed_at_end,
     _unmatched_close,
     _keyword_as_name,
+    _keyword_where_name,
     _input_with_equals,
     _pipe_stage_operator,
     _statement_outside,
