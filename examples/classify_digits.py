@@ -1,15 +1,14 @@
 """A command-line digits classifier that embeds a compiled model with nngraph.runtime alone.
 
-It needs numpy and onnxruntime only: no compiler, no lark, networkx or onnx. Train and
-bundle a model once (the bundle carries the class labels and the pixel scale):
+It needs numpy and onnxruntime only: no compiler, no lark, networkx or onnx. Train a model
+once; trained on the bundled digits, its model.onnx is a bundle (it carries the class labels
+and the pixel scale):
 
     nngraph train examples/digits_cnn.nn --out out/digits_cnn
-    python -c "from nngraph.runtime import write_bundle; \\
-        write_bundle('out/digits_cnn/model.onnx', 'digits.onnx', labels=range(10), scale=1/16)"
 
 then classify 8x8 images, white ink on black as in the training set:
 
-    python examples/classify_digits.py digits.onnx seven.npy three.pgm four.png [--json]
+    python examples/classify_digits.py out/digits_cnn/model.onnx seven.npy three.pgm four.png [--json]
 
 An image is a .npy array (8x8, or 1x8x8, of pixel counts 0..16 as in the UCI digits), a
 .pgm (P2 or P5) or an 8-bit .png (grey, grey+alpha, RGB or RGBA; not interlaced), whose

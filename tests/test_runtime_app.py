@@ -106,6 +106,18 @@ def test_loading_a_bundle_imports_no_onnx(trained):
 # ---- bundles -----------------------------------------------------------------------------
 
 
+def test_training_on_digits_writes_a_bundle(trained):
+    """nngraph train on the bundled digits leaves a model that classifies raw pixel counts."""
+    model, _ = trained
+    s = Session(model)
+    assert s.bundle is not None and s.bundle.labels == [str(d) for d in range(10)]
+    images, want = digits(10)
+    labels, probs = s.classify(images[:, None])
+    logits = s(image=(images[:, None] / 16).astype(np.float32))["logits"]
+    assert labels == [str(v) for v in logits.argmax(-1)]
+    np.testing.assert_allclose(probs.sum(-1), 1, rtol=1e-5)
+
+
 def test_bundle_round_trip(plain, tmp_path):
     out = write_bundle(plain, tmp_path / "b.onnx", labels="abcdefghij", scale=0.5, mean=0.25, std=2.0)
     s = Session(out)
