@@ -306,10 +306,12 @@ class Trainer:
         """The inference model; trained on the bundled digits, it is also a bundle (labels 0-9 and
         the 1/16 pixel scale the data set applies), so Session.classify takes raw pixel counts."""
         model = self.inference_model()
-        out = model.save(path)
         first = model.graph.type(next(iter(model.graph.outputs.values())))
         if self.spec.data.name == "digits" and first.rank == 2 and first.shape[-1] == 10:
             from nngraph.runtime.bundle import write_bundle  # noqa: PLC0415
 
-            write_bundle(out, labels=[str(d) for d in range(10)], scale=1 / 16)
-        return out
+            # one atomic write of the checked model with the bundle's metadata added
+            return write_bundle(
+                model.onnx.SerializeToString(), path, labels=[str(d) for d in range(10)], scale=1 / 16
+            )
+        return model.save(path)
