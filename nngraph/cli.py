@@ -43,10 +43,15 @@ def _runner(args):
 
 
 def _print_report(runner) -> None:
-    print(f"{'pass':16s} {'nodes before':>12s} {'after':>6s} {'ms':>8s}")
+    w = max([16, *(len(r.name) for r in runner.report)])
+    print(f"{'pass':{w}s} {'nodes before':>12s} {'after':>6s} {'ms':>8s}")
+    prev = None
     for r in runner.report:
+        if prev is not None and r.nodes_before != prev.nodes_after:  # between passes: autodiff ran
+            print(f"{'(autodiff)':{w}s} {prev.nodes_after:12d} {r.nodes_before:6d}")
         mark = "" if r.changed else "  (no change)"
-        print(f"{r.name:16s} {r.nodes_before:12d} {r.nodes_after:6d} {r.seconds * 1000:8.2f}{mark}")
+        print(f"{r.name:{w}s} {r.nodes_before:12d} {r.nodes_after:6d} {r.seconds * 1000:8.2f}{mark}")
+        prev = r
 
 
 def cmd_compile(args) -> int:

@@ -114,18 +114,21 @@ def _bn_train_samples(rng: np.random.Generator) -> list[Sample]:
 
 def _bn_train_grad(c, g):
     """The closed form, as PyTorch's: dx = scale * rstd * (g - mean(g) - xhat * mean(g * xhat)),
-    means over every axis but the channels; a handful of nodes instead of the chain rule
-    through the mean and the variance."""
+    means over every axis but the channels, with xhat = (x - mean(x)) * rstd. Written so that only
+    a few passes run over the full tensor: sum(g) and sum(g * xc) (xc = x - mean(x), shared with the
+    forward statistics), then dx = k * (g - mean(g) - xc * (rstd^2 * mean(g * xc))) per channel."""
     x, scale, _ = c.x
     g, r = c.v(g), x.type.rank
     axes = [0, *range(2, r)]
     col = lambda v: v.f("reshape", shape=(-1,) + (1,) * (r - 2))
     xc = x - x.mean(axes, keepdims=1)
     rstd = 1 / ((xc * xc).mean(axes, keepdims=1) + c.attrs["eps"]).f("sqrt")
-    xhat = xc * rstd
-    gxhat = g * xhat
-    gx = (rstd * col(scale)) * (g - g.mean(axes, keepdims=1) - xhat * gxhat.mean(axes, keepdims=1))
-    return [gx, gxhat.sum(axes), g.sum(axes)]
+    n = x.f("dim_size", axes=tuple(axes), dtype=x.type.dtype)
+    sum_g, sum_gxc = g.sum(axes, keepdims=1), (g * xc).sum(axes, keepdims=1)
+    mean_g, coef = sum_g / n, rstd * rstd * (sum_gxc / n)
+    gx = (rstd * col(scale)) * (g - mean_g - xc * coef)
+    shape = (x.type.shape[1],)
+    return [gx, (sum_gxc * rstd).f("reshape", shape=shape), sum_g.f("reshape", shape=shape)]
 
 
 BATCHNORM_TRAIN = register(
