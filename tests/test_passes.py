@@ -331,3 +331,33 @@ def test_batchnorm_train_fusion_says_why_not():
     assert len(roots) == 2
     assert {batchnorm_train.RULE.why_not(g, n) for n in roots} == {"the centred input is used elsewhere too"}
     assert all(batchnorm_train.RULE.why_not(m.graph, n) == "no match" for n in m.graph.g)
+
+
+CONV1D_NET = """
+model C1 {
+    input image: f32[batch, 64]
+    s = image | reshape([batch, 4, 16])
+    a = s | conv1d(6, kernel=3, padding=same) | batchnorm | relu
+    b = a | conv1d(6, kernel=5, stride=2, padding=2, bias=false) | batchnorm | relu | maxpool(2)
+    output logits = b | flatten | dense(10)
+}
+train C1 {
+    data = digits
+    target label: i64[batch]
+    loss = cross_entropy(logits, label)
+    optimizer = sgd(lr=0.1, momentum=0.9)
+}
+"""
+
+
+def test_training_fusions_on_1d_convolutions_and_3d_batchnorm():
+    m = ng.compile_source(CONV1D_NET)
+    fused = m.training("step", level=2).to_onnx(2, Runner(check=True))
+    plain_c = m.training("step", level=2, runner=Runner(disabled={"fuse_batchnorm_train"}))
+    plain = plain_c.to_onnx(2, Runner(disabled={"conv_as_gemm"}))
+    assert ops(fused)["BatchNormalization"] == 2 and "BatchNormalization" not in ops(plain)
+    assert sum("conv_grad_weight/conv_as_gemm:Gemm" in n.name for n in fused.graph.node) == 2
+    feeds = step_feeds(plain_c, 5)
+    a, b = run(plain, feeds), run(fused, feeds)
+    for k in a:
+        np.testing.assert_allclose(b[k], a[k], rtol=1e-5, atol=1e-6, err_msg=k)
