@@ -90,8 +90,10 @@ class Model:
         """The `train` section for this model, checked."""
         prog = self.program
         if prog is None or self.name not in prog.trains:
+            model = prog.models.get(self.name) if prog is not None else None
             raise NNError(
                 f"model '{self.name}' has no train section",
+                model.span if model is not None else None,
                 expected=f"a 'train {self.name} {{ ... }}' section",
             )
         return read_train(prog.trains[self.name])

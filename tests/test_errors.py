@@ -62,6 +62,7 @@ CASES = [
     ("keyword_true_as_name", HEAD + "    true = x | relu\n    output o = true\n}", 3, "true", "'true' is a keyword", "true_"),
     ("keyword_as_argument", HEAD + "    output o = relu(input)\n}", 3, "input", "'input' is a keyword", "input_"),
     ("tensor_by_keyword", "block b(x, y) {\n    return x + y\n}\n" + HEAD + "    output o = b(x, y=x)\n}", 6, "y=", "'y' is a tensor input of block 'b'", "x, y in that order"),
+    ("train_unknown_model", HEAD + "    output o = x | dense(2)\n}\ntrain Mm {\n    data = digits\n}", 5, "Mm", "train section for unknown model 'Mm'", "'M'"),
     ("return_in_repeat", "block b(x) {\n    repeat 2 {\n        return x\n    }\n}\n" + HEAD + "    output o = b(x)\n}", 3, "return", "'return' inside 'repeat'", "return after it"),
     ("groups_do_not_divide", IMG + "    output o = img | conv2d(4, kernel=3, groups=3)\n}", 3, "conv2d", "groups=3 must divide", None),
     ("shared_layer_shape", HEAD + "    enc = dense(4)\n    a = x | enc\n    output o = a | enc\n}", 5, "enc", "shared layer 'enc'", None),
@@ -161,3 +162,10 @@ def test_cli_prints_positioned_error_without_traceback(tmp_path: Path):
 
 def test_at_least_25_distinct_mistakes():
     assert len({c[0] for c in CASES}) >= 25
+
+
+def test_missing_train_section_points_at_the_model():
+    m = ng.compile_source(HEAD + "    output o = x | dense(2)\n}", "m.nn")
+    with pytest.raises(NNError) as info:
+        m.train_spec()
+    assert info.value.render().startswith("m.nn:1:7: error: model 'M' has no train section")

@@ -36,13 +36,29 @@ def load_file(path: str | Path) -> Program:
         raise err
     prog = Program(str(path))
     _load(prog, parse_file(path), [])
+    _check_trains(prog)
     return prog
 
 
 def load_text(text: str, file: str = "<string>") -> Program:
     prog = Program(file)
     _load(prog, parse(text, file), [])
+    _check_trains(prog)
     return prog
+
+
+def _check_trains(prog: Program) -> None:
+    """Every train section names a model that exists (a typo would otherwise surface only as
+    'no train section' for the real model)."""
+    for t in prog.trains.values():
+        if t.name not in prog.models:
+            raise NNError(
+                f"train section for unknown model '{t.name}'",
+                t.span,
+                expected="the name of a model: " + ", ".join(sorted(prog.models))
+                if prog.models
+                else "a model",
+            ).suggest(t.name, prog.models)
 
 
 def _load(prog: Program, mod: ast.Module, stack: list[str]) -> None:
