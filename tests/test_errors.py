@@ -76,7 +76,7 @@ CASES = [
     ("missing_comma", IMG + "    output o = img | conv2d(4 kernel=3)\n}", 3, "kernel", "missing ','", None),
     ("unclosed_paren", HEAD + "    h = relu(x\n    output o = h\n}", 3, "(", "'(' is never closed", None),
     ("bad_character", HEAD + "    output o = x @ x\n}", 3, "@", "unexpected character '@'", None),
-    ("missing_input_tensor", HEAD + "    output o = add(x)\n}", 3, "add", "is the layer 'add', not a tensor", "x | add"),
+    ("missing_input_tensor", HEAD + "    output o = add(x)\n}", 3, "add", "is 'add' given 1 of its 2 input tensors", "x | add"),
     ("undefined_in_block", "block b(x, n: int) {\n    return x | dense(m)\n}\n" + HEAD + "    output o = x | b(2)\n}", 2, "m", "undefined name 'm'", None),
     ("duplicate_block", "block b(x) {\n    return x\n}\nblock b(x) {\n    return x\n}\n" + HEAD + "    output o = x | b\n}", 4, "b(", "duplicate block 'b'", None),
     ("unknown_init", HEAD + "    output o = x | dense(4, init=he_unifrom)\n}", 3, "he_unifrom", "unknown value 'he_unifrom'", "he_uniform"),
@@ -169,3 +169,14 @@ def test_missing_train_section_points_at_the_model():
     with pytest.raises(NNError) as info:
         m.train_spec()
     assert info.value.render().startswith("m.nn:1:7: error: model 'M' has no train section")
+
+
+def test_loss_with_a_missing_tensor_says_how_many():
+    src = HEAD + "    output o = x | dense(2)\n}\ntrain M {\n    data = digits\n    target t: i64[batch]\n"
+    src += "    loss = cross_entropy(o)\n    optimizer = sgd(lr=0.1)\n}"
+    with pytest.raises(NNError) as info:
+        ng.compile_source(src, "m.nn").training("step")
+    text = info.value.render()
+    assert text.startswith("m.nn:8:12: error: the loss is 'cross_entropy' given 1 of its 2 input tensors"), (
+        text
+    )

@@ -317,6 +317,15 @@ class Builder:
         if isinstance(v, Symbol):
             self.undefined(v, scope)
         if isinstance(v, LayerValue):
+            n, _ = self.signature(v)
+            if v.tensors and n is not None and len(v.tensors) < n:
+                got = len(v.tensors)
+                raise NNError(
+                    f"{what} is '{v.kind}' given {got} of its {n} input tensors, not a tensor",
+                    span,
+                    expected=f"all {n} tensors, e.g. {v.kind}({', '.join(['a', 'b', 'c', 'd'][:n])})",
+                    hint=f"give it all {n}, or pipe the first one in: x | {v.word or v.kind}(...)",
+                )
             raise NNError(
                 f"{what} is the layer '{v.kind}', not a tensor",
                 span,
