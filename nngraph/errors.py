@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 #: Source texts by file name, registered by the parser so errors can quote lines.
 SOURCES: dict[str, str] = {}
@@ -78,6 +79,16 @@ class NNError(Exception):
         best = nearest(name, candidates)
         if best is not None and best != name:
             self.hint = f"did you mean '{best}'?"
+        return self
+
+    def suggest_file(self, path: Path, pattern: str = "*.nn") -> NNError:
+        """The nearest file beside `path`, matched on the name without its suffix (every
+        candidate shares '.nn', which would make any short name look close)."""
+        if path.parent.is_dir():
+            files = {p.stem: p.name for p in path.parent.glob(pattern)}
+            best = nearest(path.stem, files)
+            if best is not None and files[best] != path.name:
+                self.hint = f"did you mean '{files[best]}'?"
         return self
 
     def render(self) -> str:

@@ -180,3 +180,13 @@ def test_loss_with_a_missing_tensor_says_how_many():
     assert text.startswith("m.nn:8:12: error: the loss is 'cross_entropy' given 1 of its 2 input tensors"), (
         text
     )
+
+
+def test_missing_file_suggests_a_near_name_only(tmp_path):
+    (tmp_path / "digits_model.nn").write_text(HEAD + "    output o = x\n}")
+    with pytest.raises(NNError) as info:
+        ng.compile_file(tmp_path / "digit_model.nn")
+    assert info.value.hint == "did you mean 'digits_model.nn'?"
+    with pytest.raises(NNError) as info:  # sharing '.nn' makes no name near
+        ng.compile_file(tmp_path / "nope.nn")
+    assert info.value.hint is None

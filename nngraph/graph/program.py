@@ -29,11 +29,7 @@ class Program:
 def load_file(path: str | Path) -> Program:
     path = Path(path)
     if not path.is_file():
-        hint_dir = path.parent if str(path.parent) else Path(".")
-        err = NNError(f"file not found: {path}")
-        if hint_dir.is_dir():
-            err.suggest(path.name, [p.name for p in hint_dir.glob("*.nn")])
-        raise err
+        raise NNError(f"file not found: {path}").suggest_file(path)
     prog = Program(str(path))
     _load(prog, parse_file(path), [])
     _check_trains(prog)
@@ -79,9 +75,7 @@ def _load(prog: Program, mod: ast.Module, stack: list[str]) -> None:
                 imp.span,
                 expected="a path relative to this file",
             )
-            if target.parent.is_dir():
-                err.suggest(target.name, [p.name for p in target.parent.glob("*.nn")])
-            raise err
+            raise err.suggest_file(target)
         if str(target) in {str(Path(f).resolve()) for f in prog.files if not f.startswith("<")}:
             continue  # already loaded through another import
         _load(prog, parse_file(target), stack)
