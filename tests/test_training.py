@@ -156,3 +156,52 @@ def test_stepper_leaves_the_initial_arrays_alone():
         st.run(feeds)
     assert all(np.array_equal(before[k], c.initial[k]) for k in before)
     assert not np.array_equal(st.state()["dense_1.weight"], before["dense_1.weight"])
+
+
+def test_stepper_gradients_model_keeps_its_parameters_between_calls():
+    """A gradients model advances only its buffers: every call sees the initial parameters, so
+    the same batch gives the same loss and gradients, call after call."""
+    from nngraph.runtime.stepper import Stepper
+
+    c = ng.compile_file(ROOT / "examples" / "digits_cnn.nn").training("grads")
+    st = Stepper(c.to_onnx(2).SerializeToString(), c.initial)
+    rng = np.random.default_rng(0)
+    feeds = {"image": rng.random((8, 1, 8, 8), dtype=np.float32), "label": rng.integers(0, 10, 8)}
+    for name, (_, shape) in c.interface.noise.items():
+        feeds[name] = rng.random([8 if isinstance(d, str) else d for d in shape], dtype=np.float32)
+    first = st.run(feeds)
+    assert any(k.startswith("grad/") for k in first)
+    for _ in range(2):
+        again = st.run(feeds)
+        for k in first:  # batchnorm's running statistics advance, but they do not feed the loss
+            np.testing.assert_allclose(again[k], first[k], rtol=1e-6, atol=1e-7, err_msg=k)
+    state = st.state()
+    for p in c.interface.params:
+        np.testing.assert_array_equal(state[p], c.initial[p])
+
+
+def test_stepper_results_are_not_overwritten_by_later_steps():
+    from nngraph.runtime.stepper import Stepper
+
+    c = ng.compile_file(ROOT / "examples" / "digits_mlp.nn").training("step")
+    st = Stepper(c.to_onnx(2).SerializeToString(), c.initial)
+    rng = np.random.default_rng(0)
+
+    def feeds(i):
+        f = {
+            "image": rng.random((8, 64), dtype=np.float32),
+            "label": rng.integers(0, 10, 8),
+            "lr": np.array(0.1, np.float32),
+            "step": np.array(i),
+        }
+        for name, (_, shape) in c.interface.noise.items():
+            f[name] = rng.random([8 if isinstance(d, str) else d for d in shape], dtype=np.float32)
+        return f
+
+    results, kept = [], []
+    for i in range(1, 6):
+        results.append(st.run(feeds(i)))
+        kept.append({k: v.copy() for k, v in results[-1].items()})  # as returned, before the next step
+    for r, k in zip(results, kept, strict=True):
+        assert all(np.array_equal(r[n], k[n]) for n in r)
+    assert len({float(r["loss"]) for r in results}) == 5  # five different batches, five losses

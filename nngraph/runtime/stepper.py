@@ -67,29 +67,40 @@ class Stepper:
         self._nxt = {
             n: ort.OrtValue.ortvalue_from_numpy(np.empty_like(initial[n]), dev, idx) for n in self.state_names
         }
+        # Two bindings made once, cur -> nxt and nxt -> cur: a step binds only its batch, runs, and
+        # flips to the other, so state buffers are never rebound (and nothing is copied) per step.
+        outputs = set(self.interface["outputs"])
+        self._advanced = [n for n in self.state_names if f"next/{n}" in outputs]
+        self._bindings = [self._binding(self._cur, self._nxt), self._binding(self._nxt, self._cur)]
+        n_state_out = len(self._advanced)
+        self._reported_at = range(n_state_out, n_state_out + len(self.reported))
+
+    def _binding(self, src: dict[str, ort.OrtValue], dst: dict[str, ort.OrtValue]) -> ort.IOBinding:
+        b = self.sess.io_binding()
+        advanced = set(self._advanced)
+        for n in self.state_names:  # state a step does not advance (a gradients model's parameters) stays put
+            b.bind_ortvalue_input(n, src[n] if n in advanced else self._cur[n])
+        for n in self._advanced:  # IOBinding returns outputs in the order they were bound
+            b.bind_ortvalue_output(f"next/{n}", dst[n])
+        for o in self.reported:
+            b.bind_output(o, "cpu")
+        return b
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """One step: `feeds` holds the batch, targets, lr, step and noise; returns loss and metrics
         (and gradients for a gradients model). The state advances to the step's `next/` outputs."""
-        b = self.sess.io_binding()
+        b = self._bindings[0]
         for name, arr in feeds.items():
             b.bind_cpu_input(name, np.ascontiguousarray(arr))
-        bound = []  # IOBinding returns outputs in the order they were bound
-        for n in self.state_names:
-            b.bind_ortvalue_input(n, self._cur[n])
-            if f"next/{n}" in self.interface["outputs"]:
-                b.bind_ortvalue_output(f"next/{n}", self._nxt[n])
-                bound.append(f"next/{n}")
-        for o in self.reported:
-            b.bind_output(o, "cpu")
-            bound.append(o)
         self.sess.run_with_iobinding(b)
+        outs = b.get_outputs()
+        # copies: a reused binding writes its next run's outputs into the same host buffers
         result = {
-            name: v.numpy() for name, v in zip(bound, b.get_outputs(), strict=True) if name in self.reported
+            name: np.array(outs[i].numpy()) for name, i in zip(self.reported, self._reported_at, strict=True)
         }
-        for n in self.state_names:
-            if f"next/{n}" in self.interface["outputs"]:
-                self._cur[n], self._nxt[n] = self._nxt[n], self._cur[n]
+        self._bindings.reverse()
+        for n in self._advanced:
+            self._cur[n], self._nxt[n] = self._nxt[n], self._cur[n]
         return result
 
     def state(self) -> dict[str, np.ndarray]:
