@@ -361,3 +361,25 @@ def test_training_fusions_on_1d_convolutions_and_3d_batchnorm():
     a, b = run(plain, feeds), run(fused, feeds)
     for k in a:
         np.testing.assert_allclose(b[k], a[k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+def test_conv_as_gemm_with_two_convs_reading_one_input():
+    """Two branches convolve the same tensor alike: each conv pairs with its own weight gradient
+    (by source position), both become GEMMs over patches of the one input, and the step is
+    unchanged."""
+    src = CONV_NET.replace(
+        "    c      = b | conv2d(6, kernel=3, groups=2, padding=same) | flatten\n",
+        "    c      = (b | conv2d(6, kernel=3, padding=same)) + (b | conv2d(6, kernel=3, padding=same) | relu)\n"
+        "             | flatten\n",
+    )
+    c = ng.compile_source(src).training("step")
+    fused = c.to_onnx(2, Runner(check=True))
+    plain = c.to_onnx(2, Runner(disabled={"conv_as_gemm"}))
+    assert sum("conv_grad_weight/conv_as_gemm:Gemm" in n.name for n in fused.graph.node) == 4
+    assert (
+        ops(fused)["Conv"] == 3
+    )  # every conv's forward is a GEMM; Conv is left only for patches (shared by cse)
+    feeds = step_feeds(c, 3)
+    a, b = run(plain, feeds), run(fused, feeds)
+    for k in a:
+        np.testing.assert_allclose(b[k], a[k], rtol=1e-5, atol=1e-6, err_msg=k)

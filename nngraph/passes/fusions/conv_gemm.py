@@ -22,19 +22,24 @@ def match(graph: Graph, n: str) -> Match | None:
         return None
     x, g = d["inputs"]
     kernel = tuple(d["attrs"]["kernel"])
-    fwd = None
-    for c in graph.consumers(x):
-        cd = graph.node(c)
-        if (
-            cd["op"] == "conv"
-            and cd["inputs"][0] == x
-            and tuple(graph.type(cd["inputs"][1]).shape[2:]) == kernel
-            and cd["attrs"]["groups"] == d["attrs"]["groups"]
-            and _window(cd["attrs"], len(kernel)) == _window(d["attrs"], len(kernel))
-        ):
-            fwd = c
-            break
+    same = [
+        c
+        for c in graph.consumers(x)
+        if graph.node(c)["op"] == "conv"
+        and graph.node(c)["inputs"][0] == x
+        and graph.consumers(c)  # not one this pass has already replaced
+        and tuple(graph.type(graph.node(c)["inputs"][1]).shape[2:]) == kernel
+        and graph.node(c)["attrs"]["groups"] == d["attrs"]["groups"]
+        and _window(graph.node(c)["attrs"], len(kernel)) == _window(d["attrs"], len(kernel))
+    ]
+    # the forward conv of this gradient: the one whose source span the backward node carries
+    at = _where(d.get("span"))
+    fwd = next((c for c in same if _where(graph.node(c).get("span")) == at), same[0] if same else None)
     return {"gw": n, "x": x, "g": g, "kernel": kernel, "fwd": fwd}
+
+
+def _where(span) -> tuple | None:
+    return None if span is None else (span.file, span.line, span.column, span.end_line, span.end_column)
 
 
 def check(graph: Graph, m: Match) -> str | None:
