@@ -383,3 +383,19 @@ def test_conv_as_gemm_with_two_convs_reading_one_input():
     a, b = run(plain, feeds), run(fused, feeds)
     for k in a:
         np.testing.assert_allclose(b[k], a[k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+def test_conv_as_gemm_keeps_conv_where_patches_would_be_large():
+    src = CONV_NET.replace("f32[batch, 2, 9, 9]", "f32[batch, 2, 120, 120]")
+    graph = ng.compile_source(src).training("step").graph
+    reasons = sorted(str(conv_gemm_rule().why_not(graph, n)) for n in graph.nodes_with("conv_grad_weight"))
+    # stride 2 to 60 x 60: the first conv's patches hold 2 ch x 9 taps x 3600 = 64,800 values per
+    # sample (under the limit); the second's 6 ch x 6 taps x 3600 = 129,600
+    assert reasons[0] == "None" and reasons[1] == "grouped convolutions keep Conv"
+    assert reasons[2].startswith("the patches would hold 129,600 values per sample")
+
+
+def conv_gemm_rule():
+    from nngraph.passes.fusions import conv_gemm
+
+    return conv_gemm.RULE

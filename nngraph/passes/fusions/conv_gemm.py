@@ -4,12 +4,18 @@ Conv, which onnxruntime runs in its blocked layout when the weights are constant
 
 from __future__ import annotations
 
+import math
+
 from nngraph.graph.ir import Graph
 from nngraph.ops.common import window_attrs
 from nngraph.passes.rewrite import new_op
 from nngraph.passes.rule import Match, Rule
 
 NAME = "conv_as_gemm"
+#: The patches live from the forward conv to its weight gradient: kernel-taps times the input's
+#: size. Small images gain most (one GEMM instead of many small products); on large ones the
+#: GEMM form is no faster than Conv and the patches would multiply training memory, so they keep Conv.
+MAX_PATCHES_PER_SAMPLE = 1 << 16
 
 
 def _window(attrs: dict, n: int):
@@ -51,6 +57,12 @@ def check(graph: Graph, m: Match) -> str | None:
         return "only 1-D and 2-D convolutions become GEMMs"
     if not all(isinstance(s, int) for s in x.shape[1:]):
         return f"the input {x} has symbolic channel or spatial dims"
+    per_sample = math.prod(graph.type(m["g"]).shape[2:]) * x.shape[1] * math.prod(m["kernel"])
+    if per_sample > MAX_PATCHES_PER_SAMPLE:
+        return (
+            f"the patches would hold {per_sample:,} values per sample, kept from the forward pass to the "
+            f"backward (the limit is {MAX_PATCHES_PER_SAMPLE:,}: beyond it memory grows more than speed)"
+        )
     return None
 
 
