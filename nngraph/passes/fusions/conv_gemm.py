@@ -33,7 +33,7 @@ def match(graph: Graph, n: str) -> Match | None:
         for c in graph.consumers(x)
         if graph.node(c)["op"] == "conv"
         and graph.node(c)["inputs"][0] == x
-        and graph.consumers(c)  # not one this pass has already replaced
+        and (graph.consumers(c) or c in graph.outputs.values())  # not one this pass already replaced
         and tuple(graph.type(graph.node(c)["inputs"][1]).shape[2:]) == kernel
         and graph.node(c)["attrs"]["groups"] == d["attrs"]["groups"]
         and _window(graph.node(c)["attrs"], len(kernel)) == _window(d["attrs"], len(kernel))
