@@ -105,7 +105,9 @@ def check(graph: Graph, m: Match) -> str | None:
 def rewrite(graph: Graph, m: Match) -> str:
     scale = _channel_col(graph, m["scale_col"])
     bias = _channel_col(graph, m["bias_col"])
-    eps = float(np.asarray(const_value(graph, m["eps"])).reshape(-1)[0])
+    eps = float(
+        f"{float(np.asarray(const_value(graph, m['eps'])).reshape(-1)[0]):.7g}"
+    )  # 1e-05, not f32 9.99e-06
     replaced = [m[k] for k in ("mu", "xc", "sq", "var", "shifted", "sqrt", "inv", "normed", "scaled", "y")]
     return new_op(
         graph, "batchnorm_train", [m["x"], scale, bias], {"eps": eps}, m["y"], rule=NAME, replaced=replaced
