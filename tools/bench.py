@@ -46,7 +46,7 @@ from nngraph.runtime import Session
 from nngraph.runtime.stepper import Stepper
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_train import cpu_seconds  # noqa: E402  (a sibling script)
+from bench_train import cpu_seconds, others_share  # noqa: E402  (a sibling script)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
@@ -503,12 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     cpu_after = cpu_seconds()
     # the share of the machine other processes took meanwhile: they skew every timing (PyTorch's
     # OpenMP threads far more than onnxruntime's), so say so next to the figures
-    res["other_processes_cpu_share"] = (
-        max(0.0, (cpu_after[0] - cpu_before[0]) - (cpu_after[1] - cpu_before[1]))
-        / (res["seconds"] * (os.cpu_count() or 1))
-        if cpu_before and cpu_after
-        else None
-    )
+    res["other_processes_cpu_share"] = others_share(cpu_before, cpu_after, res["seconds"])
     m = res["machine"]
     print(
         f"\nnngraph {m['nngraph']}, onnxruntime {m['onnxruntime']}, torch {m['torch']}; {m['machine']}, "

@@ -183,6 +183,14 @@ def cpu_seconds() -> tuple[float, float] | None:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK"), t.user + t.system
 
 
+def others_share(before, after, wall: float) -> float | None:
+    """The share of the machine's cores that other processes took between two cpu_seconds()
+    readings `wall` seconds apart; None off Linux."""
+    if not before or not after:
+        return None
+    return max(0.0, (after[0] - before[0]) - (after[1] - before[1])) / (wall * (os.cpu_count() or 1))
+
+
 def timed(fn) -> tuple[float, float]:
     t0 = time.perf_counter()
     loss = fn()
@@ -244,9 +252,7 @@ def main() -> None:
     after, wall = cpu_seconds(), time.perf_counter() - t0
     # the share of the machine that other processes took while this ran: they skew both sides
     # (PyTorch's OpenMP threads far more than onnxruntime's), so say so next to the figures
-    others = None
-    if before and after:
-        others = max(0.0, (after[0] - before[0]) - (after[1] - before[1])) / (wall * (os.cpu_count() or 1))
+    others = others_share(before, after, wall)
     level = next(iter(results.values()))["graph_optimization_level"]
     print(
         f"train step, Adam, CPU, {args.threads} threads on both sides; median of {args.steps} timed steps "

@@ -2,9 +2,10 @@
 
 A training step convolves x twice: forward with w, and again in w's gradient. Extracting x's
 patches once, as P[C*K, N, *out] (K = kernel taps), turns both into single large GEMMs
-(y = W[O, C*K] @ P, dW = G[O, N*S] @ P^T), which onnxruntime's CPU provider runs far faster than
-Conv over weights that are graph inputs and than many per-image products. These ops appear only
-after autodiff (the pass rewrites the finished training graph), so they take no gradient.
+(y = W[O, C*K] @ P, dW = G[O, N*S] @ P^T) instead of a Conv plus per-image products summed over
+the batch: about 10% less time for the pair on onnxruntime's CPU provider with small images,
+measured on the digits CNN. These ops appear only after autodiff (the pass rewrites the finished
+training graph), so they take no gradient.
 """
 
 from __future__ import annotations

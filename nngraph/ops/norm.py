@@ -19,13 +19,18 @@ def _need_params(what: str, x: TensorType, params: list[TensorType], names: tupl
             )
 
 
-def _batchnorm_infer(ts: list[TensorType], attrs: dict) -> TensorType:
-    x = ts[0]
-    need_rank(x, (2, 3, 4), "batchnorm", "[batch, channels, ...]")
-    need_float(x, "batchnorm")
-    same_dtype(ts, "batchnorm")
-    _need_params("batchnorm", x, ts[1:], ("scale", "bias", "mean", "var"), x.shape[1])
-    return x
+def _bn_infer(what: str, params: tuple[str, ...]):
+    """The shape rule of a batchnorm over channel axis 1 with these per-channel parameters."""
+
+    def infer(ts: list[TensorType], attrs: dict) -> TensorType:
+        x = ts[0]
+        need_rank(x, (2, 3, 4), what, "[batch, channels, ...]")
+        need_float(x, what)
+        same_dtype(ts, what)
+        _need_params(what, x, ts[1:], params, x.shape[1])
+        return x
+
+    return infer
 
 
 def _batchnorm_ref(xs, attrs):
@@ -59,7 +64,7 @@ BATCHNORM = register(
         name="batchnorm",
         inputs=("x", "scale", "bias", "mean", "var"),
         attrs={"eps": 1e-5},
-        infer=_batchnorm_infer,
+        infer=_bn_infer("batchnorm", ("scale", "bias", "mean", "var")),
         lower=lambda ctx, xs, attrs, in_types, out_type: ctx.emit(
             "BatchNormalization", xs, epsilon=float(attrs["eps"])
         ),
@@ -73,15 +78,6 @@ BATCHNORM = register(
 
 
 # ---- batch norm on batch statistics: made by the fuse_batchnorm_train pass ----------------------
-
-
-def _bn_train_infer(ts: list[TensorType], attrs: dict) -> TensorType:
-    x = ts[0]
-    need_rank(x, (2, 3, 4), "batchnorm_train", "[batch, channels, ...]")
-    need_float(x, "batchnorm_train")
-    same_dtype(ts, "batchnorm_train")
-    _need_params("batchnorm_train", x, ts[1:], ("scale", "bias"), x.shape[1])
-    return x
 
 
 def _bn_train_lower(ctx, xs, attrs, in_types, out_type):
@@ -136,7 +132,7 @@ BATCHNORM_TRAIN = register(
         name="batchnorm_train",
         inputs=("x", "scale", "bias"),
         attrs={"eps": 1e-5},
-        infer=_bn_train_infer,
+        infer=_bn_infer("batchnorm_train", ("scale", "bias")),
         lower=_bn_train_lower,
         reference=_bn_train_ref,
         samples=_bn_train_samples,

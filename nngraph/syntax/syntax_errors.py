@@ -201,9 +201,9 @@ def _keyword_as_name(c: _Ctx) -> NNError | None:
 def _keyword_where_name(c: _Ctx) -> NNError | None:
     """`model = x | relu` or `relu(input)`: a keyword where a name was expected."""
     t = c.token
-    if t is None or t.type == "NAME" or str(t) not in KEYWORDS or "NAME" not in c.expected:
+    if t is None or str(t) not in KEYWORDS or t.type == "NAME" or t.type in c.expected:
         return None
-    if t.type in c.expected:
+    if "NAME" not in c.expected:
         return None
     return NNError(
         f"'{t}' is a keyword and cannot be used as a name",
