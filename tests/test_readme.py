@@ -35,3 +35,14 @@ def test_readme_main_command_names_existing_example():
     main = next(b for b in fenced(readme) if "pip install" in b)
     for path in re.findall(r"examples/\S+\.nn", main):
         assert (ROOT / path).is_file(), path
+
+
+def test_readme_examples_quote_their_files():
+    """A block that starts by naming an example file shows that file as it is (its first lines)."""
+    readme = (ROOT / "README.md").read_text()
+    quoted = [b for b in fenced(readme) if re.match(r"# (examples/\S+\.nn)\n", b)]
+    assert quoted
+    for block in quoted:
+        name, body = block.split("\n", 1)
+        text = (ROOT / name[2:]).read_text()
+        assert text.startswith(body.rstrip("\n") + "\n") or body.strip() in text, name
