@@ -5,12 +5,28 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import sys
 from pathlib import Path
 
 from nngraph.errors import NNError
 from nngraph.fileio import atomic_write_bytes
 from nngraph.version import __version__
+
+
+def _count(minimum: int):
+    """An argparse type: an integer of at least `minimum` (argparse then says what is wrong)."""
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum} or more, not {v}")
+        return v
+
+    return parse
 
 
 def _compile(args):
@@ -21,7 +37,14 @@ def _compile(args):
 
 def cmd_check(args) -> int:
     m = _compile(args)
-    print(f"{args.file}: ok: model {m.name}, {m.param_count:,} parameters")
+    trained = ""
+    if m.name in m.program.trains:  # its settings, loss and metrics too, without training
+        from nngraph.training.spec import data_file
+
+        data_file(m.train_spec())
+        m.training("eval", level=0)
+        trained = "; train section ok"
+    print(f"{args.file}: ok: model {m.name}, {m.param_count:,} parameters{trained}")
     return 0
 
 
@@ -87,10 +110,17 @@ def cmd_compile(args) -> int:
 
 
 def cmd_train(args) -> int:
-    if args.epochs is not None and args.epochs < 1:
-        raise NNError(f"--epochs must be 1 or more, not {args.epochs}")
     m = _compile(args)
     out = Path(args.out)
+    try:  # before training, not after it
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".nngraph-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise NNError(
+            f"cannot write into --out {out}: {e.strerror}", expected="a folder you can write to"
+        ) from None
     tr = m.trainer(
         device=args.device, seed=args.seed if args.seed_given else None, out=out, progress=not args.quiet
     )
@@ -151,10 +181,19 @@ def _parse_feeds(items: list[str]) -> dict:
         name, sep, path = item.partition("=")
         if not sep or not name:
             raise NNError(f"bad --input '{item}'", expected="name=file.npy")
+        if name in feeds:
+            raise NNError(f"--input {name} given twice", expected="each input once")
         try:
-            feeds[name] = np.load(path, allow_pickle=False)
+            arr = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as e:
-            raise NNError(f"cannot read input '{name}' from {path}: {e}", expected="a .npy file") from None
+            why = "it is not a .npy array" if "pickle" in str(e) else str(e)
+            raise NNError(f"cannot read input '{name}' from {path}: {why}", expected="a .npy file") from None
+        if not isinstance(arr, np.ndarray):  # an .npz archive
+            arr.close()
+            raise NNError(
+                f"input '{name}': {path} is an .npz archive, not one array", expected="a .npy file per input"
+            )
+        feeds[name] = arr
     return feeds
 
 
@@ -177,6 +216,10 @@ def cmd_run(args) -> int:
 
     from nngraph.runtime import Session
 
+    if args.random and args.input:
+        raise NNError(
+            "--random and --input both given", expected="either --random BATCH or --input NAME=FILE.npy"
+        )
     sess = Session(args.model_file, device=args.device)
     feeds = _random_feeds(sess, args.random) if args.random else _parse_feeds(args.input)
     outs = sess.run(feeds)
@@ -201,7 +244,7 @@ def parser() -> argparse.ArgumentParser:
         s = sub.add_parser(name, help=help)
         s.add_argument("file", help="a .nn file")
         s.add_argument("--model", help="which model, when the file defines several")
-        s.add_argument("--seed", type=int, default=0, help="seed of the parameter initialization")
+        s.add_argument("--seed", type=_count(0), default=0, help="seed of the parameter initialization")
         s.set_defaults(fn=fn)
         return s
 
@@ -226,7 +269,7 @@ def parser() -> argparse.ArgumentParser:
     )
 
     t = source_cmd("train", cmd_train, "train the model of the file's train section")
-    t.add_argument("--epochs", type=int, help="override the section's epochs")
+    t.add_argument("--epochs", type=_count(1), help="override the section's epochs")
     t.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     t.add_argument("--out", default="out", help="folder for model.onnx, checkpoint.npz, history.json")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
@@ -234,8 +277,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
     gc = source_cmd("gradcheck", cmd_gradcheck, "symbolic gradients vs finite differences")
-    gc.add_argument("--batch", type=int, default=8)
-    gc.add_argument("--per-param", type=int, default=6)
+    gc.add_argument("--batch", type=_count(1), default=8)
+    gc.add_argument("--per-param", type=_count(1), default=6)
     gc.add_argument("--tol", type=float, default=1e-4)
 
     from nngraph.viz.cli_draw import add_parser as add_draw
@@ -255,7 +298,9 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run an ONNX model on .npy inputs")
     r.add_argument("model_file")
     r.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy")
-    r.add_argument("--random", type=int, metavar="BATCH", help="feed random inputs with this batch size")
+    r.add_argument(
+        "--random", type=_count(1), metavar="BATCH", help="feed random inputs with this batch size"
+    )
     r.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     r.add_argument("-o", "--output", help="write the outputs to this .npz")
     r.set_defaults(fn=cmd_run)

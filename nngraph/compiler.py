@@ -121,11 +121,18 @@ class Model:
 
 def compile_file(path: str | Path, model: str | None = None, seed: int = 0) -> Model:
     """Parse, build and shape-check a .nn file (with its imports)."""
+    _check_seed(seed)
     prog = load_file(path)
     return Model(*build_graph(prog, model, seed), prog, seed)
 
 
 def compile_source(text: str, file: str = "<string>", model: str | None = None, seed: int = 0) -> Model:
     """Like compile_file, from text; `file` names it in error messages."""
+    _check_seed(seed)
     prog = load_text(text, file)
     return Model(*build_graph(prog, model, seed), prog, seed)
+
+
+def _check_seed(seed: int) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise NNError(f"the seed must be an integer >= 0, got {seed!r}")

@@ -10,6 +10,10 @@ from pathlib import Path
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write to a temporary file beside `path`, fsync it, then rename it over `path`."""
     path = Path(path)
+    if path.is_dir():
+        from nngraph.errors import NNError
+
+        raise NNError(f"cannot write {path}: it is a directory", expected="a file name, e.g. model.onnx")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     umask = os.umask(0)

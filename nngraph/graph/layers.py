@@ -64,14 +64,20 @@ def A(name: str, kind: str, default: Any = None, required: bool = False) -> ArgS
     return ArgSpec(name, kind, default, required)
 
 
-def _tuple(v: int | list[int], n: int, what: str, ctx: LayerCtx) -> tuple[int, ...]:
+def _tuple(
+    v: int | list[int], n: int, what: str, ctx: LayerCtx, layer: str = "", minimum: int | None = None
+) -> tuple[int, ...]:
+    """n ints from one int or a list of n; each at least `minimum` when given."""
     if isinstance(v, int):
-        return (v,) * n
+        v = (v,) * n
     if len(v) != n:
         ctx.fail(
             f"'{what}' needs {n} values for a {n}-D layer, got {len(v)}",
             expected=f"an integer or a list of {n} integers",
         )
+    if minimum is not None and any(i < minimum for i in v):
+        shown = v[0] if len(set(v)) == 1 else list(v)
+        ctx.fail(f"{layer}: {what} must be {minimum} or more, got {shown}", expected=f"{what} >= {minimum}")
     return tuple(v)
 
 
@@ -163,9 +169,9 @@ def _conv(nd: int | None):
                 f"{name}: groups={groups} must divide both the input channels ({cin}) and the output channels ({cout})",
                 expected="groups that divide both channel counts",
             )
-        k = _tuple(a["kernel"], n, "kernel", ctx)
-        stride = _tuple(a["stride"], n, "stride", ctx)
-        dil = _tuple(a["dilation"], n, "dilation", ctx)
+        k = _tuple(a["kernel"], n, "kernel", ctx, name, 1)
+        stride = _tuple(a["stride"], n, "stride", ctx, name, 1)
+        dil = _tuple(a["dilation"], n, "dilation", ctx, name, 1)
         pads = _pads(ctx, a["padding"], k, stride, dil, n, name)
         fan_in = cin // groups * math.prod(k)
         w = ctx.param(
@@ -222,8 +228,8 @@ def _pool(op: str, nd: int | None):
         (x,) = xs
         name = f"{op}{nd}d" if nd else op
         n = _spatial_rank(ctx, x, name, nd)
-        k = _tuple(a["kernel"], n, "kernel", ctx)
-        stride = _tuple(a["stride"], n, "stride", ctx) if a["stride"] is not None else k
+        k = _tuple(a["kernel"], n, "kernel", ctx, name, 1)
+        stride = _tuple(a["stride"], n, "stride", ctx, name, 1) if a["stride"] is not None else k
         pads = _pads(ctx, a["padding"], k, stride, (1,) * n, n, name)
         if any(p * 2 > kk for p, kk in zip(pads, k + k, strict=True)):
             ctx.fail(

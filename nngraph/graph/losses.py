@@ -22,7 +22,7 @@ def _class_inputs(ctx: LayerCtx, logits: str, labels: str, what: str) -> int:
     if lt.shape[:-1] != yt.shape:
         ctx.fail(
             f"{what}: logits {lt} and labels {yt} do not match",
-            expected=f"labels shaped {list(lt.shape[:-1])}",
+            expected="labels shaped [" + ", ".join(map(str, lt.shape[:-1])) + "]",
         )
     c = lt.shape[-1]
     if not isinstance(c, int):
@@ -128,6 +128,10 @@ def accuracy(ctx: LayerCtx, xs: list[str], a: dict) -> str:
 def top_k_accuracy(ctx: LayerCtx, xs: list[str], a: dict) -> str:
     logits, labels = xs
     c = _class_inputs(ctx, logits, labels, "top_k_accuracy")
+    if a["k"] < 1:
+        ctx.fail(f"top_k_accuracy: k must be 1 or more, got {a['k']}", expected=f"k from 1 to {c - 1}")
+    if a["k"] >= c:
+        ctx.fail(f"top_k_accuracy(k={a['k']}) over {c} classes is always 1", expected=f"k from 1 to {c - 1}")
     dt = ctx.type(logits).dtype
     true = ctx.op(
         "reduce_sum",

@@ -232,17 +232,20 @@ def load_npz(
             for name in ins + tgs:
                 if name not in have:
                     role = "input" if name in ins else "target"
-                    listed = ", ".join(f"'{h}'" for h in have) or "nothing"
+                    listed = ", ".join(f"'{h}'" for h in have)
                     raise NNError(
                         f"'{path}' has no array '{name}' for the model's {role} '{name}'",
-                        expected=f"one of the arrays in the file: {listed}",
+                        expected=f"one of the arrays in the file: {listed}"
+                        if have
+                        else "arrays (the file holds none)",
                     ).suggest(name, have)
             inputs = {name: z[name] for name in ins}
             targets = {name: z[name] for name in tgs}
     except NNError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
-        raise NNError(f"cannot read '{path}' as an .npz file: {e}") from e
+        why = "it is not an .npz archive" if "pickle" in str(e) else str(e)
+        raise NNError(f"cannot read '{path}' as an .npz file: {why}") from e
     return Dataset(inputs, targets, path.name)
 
 
@@ -460,6 +463,13 @@ def check_against(
             raise NNError(
                 f"labels of '{name}' are not all whole numbers, but the model's {role} '{name}' "
                 f"is a class number in 0..{classes - 1}"
+            )
+        if (lo < 0 or hi >= classes) and role == "input":  # ids into an embedding table
+            raise NNError(
+                f"ids of '{name}' range over {lo:g}..{hi:g} but the embedding they index has {classes} rows "
+                f"(0..{classes - 1})",
+                expected=f"ids in 0..{classes - 1}",
+                hint=f"give the embedding {int(hi) + 1} rows (num={int(hi) + 1})" if lo >= 0 else None,
             )
         if lo < 0 or hi >= classes:
             raise NNError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,27 @@ import onnxruntime as ort
 
 from nngraph.errors import NNError
 from nngraph.runtime.bundle import Bundle, read_bundle
+
+#: What onnxruntime raises when a run fails (its own classes, not RuntimeError).
+ORT_ERRORS = tuple(
+    getattr(ort.capi.onnxruntime_pybind11_state, n)
+    for n in ("InvalidArgument", "Fail", "RuntimeException", "EPFail")
+    if hasattr(ort.capi.onnxruntime_pybind11_state, n)
+)
+
+
+def run_error(e: Exception, what: str = "the model") -> NNError:
+    """onnxruntime's failure as one clear line: the node and its status message, and what
+    usually causes it (a Gather index out of range is an embedding id outside the table)."""
+    text = str(e)
+    node = re.search(r"running (\w+) node\. Name:'([^']*)'", text)
+    msg = text.split("Status Message:", 1)[1].strip() if "Status Message:" in text else text.split(" : ")[-1]
+    where = f" in its {node.group(1)} node '{node.group(2)}'" if node else ""
+    hint = None
+    if node and node.group(1) == "Gather" and "out of" in msg:
+        hint = "an id fed to an embedding lies outside its table: ids must be in 0..rows-1"
+    return NNError(f"onnxruntime could not run {what}{where}: {msg.splitlines()[0]}", hint=hint)
+
 
 _NP_OF_ORT = {
     "tensor(float)": np.float32,
@@ -198,6 +220,12 @@ class Session:
         session's device (IOBinding: no copy to the host; ``.numpy()`` copies one). Inputs may
         be numpy arrays or OrtValues (e.g. from ``ortvalue`` or an earlier run's outputs)."""
         checked, dims = self._check_dims(feeds)
+        try:
+            return self._run(checked, dims, keep_on_device)
+        except ORT_ERRORS as e:
+            raise run_error(e) from None
+
+    def _run(self, checked: dict[str, Any], dims: dict[str, int], keep_on_device: bool) -> dict[str, Any]:
         if self.cuda_graph:
             values = self._run_graph(checked, dims)
             return values if keep_on_device else {k: v.numpy() for k, v in values.items()}

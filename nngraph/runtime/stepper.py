@@ -12,7 +12,7 @@ import numpy as np
 import onnxruntime as ort
 
 from nngraph.errors import NNError
-from nngraph.runtime.session import _providers
+from nngraph.runtime.session import ORT_ERRORS, _providers, run_error
 
 
 def session_options(threads: int | None) -> ort.SessionOptions:
@@ -92,7 +92,10 @@ class Stepper:
         b = self._bindings[0]
         for name, arr in feeds.items():
             b.bind_cpu_input(name, np.ascontiguousarray(arr))
-        self.sess.run_with_iobinding(b)
+        try:
+            self.sess.run_with_iobinding(b)
+        except ORT_ERRORS as e:
+            raise run_error(e, "the training step") from None
         outs = b.get_outputs()
         # copies: a reused binding writes its next run's outputs into the same host buffers
         result = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from nngraph.errors import NNError, Span
@@ -17,6 +18,7 @@ class Setting:
     name: str
     args: dict[str, Any]
     span: Span
+    spans: dict[str, Span] = field(default_factory=dict)  # where each keyword value was written
 
 
 OPTIMIZERS: dict[str, dict[str, Any]] = {
@@ -32,6 +34,20 @@ SCHEDULES: dict[str, dict[str, Any]] = {
     "warmup_cosine": {"steps": 100, "min_lr": 0.0},
 }
 DATA = {"digits": {}, "npz": {"path": None}, "csv": {"path": None}}
+#: What a setting's value may be, by name, wherever it appears (PyTorch rejects the same values).
+LIMITS: dict[str, tuple[Any, str]] = {
+    "lr": (lambda v: v >= 0, ">= 0"),
+    "momentum": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "beta1": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "beta2": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "eps": (lambda v: v >= 0, ">= 0"),
+    "weight_decay": (lambda v: v >= 0, ">= 0"),
+    "every": (lambda v: v >= 1, ">= 1"),
+    "gamma": (lambda v: v > 0, "> 0"),
+    "steps": (lambda v: v >= 0, ">= 0"),
+    "min_lr": (lambda v: v >= 0, ">= 0"),
+    "patience": (lambda v: v >= 0, ">= 0"),
+}
 FIELDS = (
     "data",
     "loss",
@@ -80,9 +96,11 @@ def _value(e: ast.Expr) -> Any:
                 f"'{e.func}' takes name=value settings", e.args[1].span, expected=f"{e.func}(name=value, ...)"
             )
         args = {k.name: _value(k.value) for k in e.kwargs}
+        spans = {k.name: k.value.span for k in e.kwargs}
         if e.args:
             args["_positional"] = _value(e.args[0])
-        return Setting(e.func, args, e.func_span)
+            spans["_positional"] = e.args[0].span
+        return Setting(e.func, args, e.func_span, spans)
     raise NNError(
         "a setting must be a number, a word, a list or a call", e.span, expected="e.g. adam(lr=1e-3)"
     )
@@ -105,24 +123,45 @@ def _setting(
         if key is None:
             raise NNError(f"'{v.name}' takes no arguments", v.span)
         v.args[key] = v.args.pop("_positional")
+        if "_positional" in v.spans:
+            v.spans[key] = v.spans.pop("_positional")
     for k, val in v.args.items():
+        at = v.spans.get(k, v.span)
         if k not in args:
             raise NNError(
                 f"'{v.name}' has no setting '{k}'",
-                v.span,
+                at,
                 expected="one of " + ", ".join(args) if args else "none",
             ).suggest(k, args)
         default = args[k]
+        number = isinstance(val, (int, float)) and not isinstance(val, bool)
+        kind = {bool: "true or false", float: "a number", int: "an integer"}.get(type(default))
         if (
             isinstance(default, bool)
             and not isinstance(val, bool)
-            or (isinstance(default, float) and (isinstance(val, bool) or not isinstance(val, (int, float))))
+            or (isinstance(default, float) and not number)
+            or (type(default) is int and not (number and isinstance(val, int)))
         ):
+            raise NNError(f"setting '{k}' of '{v.name}' must be {kind}, got {_shown(val)}", at)
+        if k in LIMITS and number and not LIMITS[k][0](val):
             raise NNError(
-                f"setting '{k}' of '{v.name}' must be {type(default).__name__}, got {val!r}", v.span
+                f"setting '{k}' of '{v.name}' must be {LIMITS[k][1]}, got {_shown(val)}",
+                at,
+                expected=f"{k} {LIMITS[k][1]}",
             )
         args[k] = float(val) if isinstance(default, float) else val
-    return Setting(v.name, args, v.span)
+    return Setting(v.name, args, v.span, v.spans)
+
+
+def _shown(val: Any) -> str:
+    """A value as the user wrote it in .nn terms, not Python's repr."""
+    if isinstance(val, bool):
+        return "true" if val else "false"
+    if isinstance(val, Setting):
+        return val.name
+    if isinstance(val, str):
+        return f'"{val}"'
+    return repr(val)
 
 
 def read_train(t: ast.TrainDef) -> TrainSpec:
@@ -208,6 +247,15 @@ def read_train(t: ast.TrainDef) -> TrainSpec:
             raise NNError("early_stopping must be early_stopping(metric=..., patience=N)", a.value.span)
         m = early.args["metric"]
         early.args["metric"] = m.name if isinstance(m, Setting) else m
+        watched = ["loss", *(m.name for m in metrics)]
+        if early.args["metric"] not in watched:
+            raise NNError(
+                f"early_stopping watches '{early.args['metric']}', which is not measured",
+                early.spans.get("metric", early.span),
+                expected="loss"
+                + "".join(f" or {w}" for w in watched[1:])
+                + " (metrics = [...] measures more)",
+            ).suggest(str(early.args["metric"]), [*watched, *METRICS])
     return TrainSpec(
         model=t.name,
         span=t.span,
@@ -220,7 +268,26 @@ def read_train(t: ast.TrainDef) -> TrainSpec:
         epochs=num("epochs", int, 10, lo=1),
         metrics=metrics,
         validation=num("validation", float, 0.2, lo=0.0, hi=1.0),
-        seed=num("seed", int, 0),
+        seed=num("seed", int, 0, lo=0),
         clip_norm=num("clip_norm", float, None, lo=0.0),
         early_stopping=early,
     )
+
+
+def data_file(spec: TrainSpec) -> Path | None:
+    """The npz/csv file a train section reads, relative to its .nn file; None for bundled data.
+    A missing file is reported at the setting that names it."""
+    d = spec.data
+    if d.name == "digits":
+        return None
+    path = Path(d.args["path"])
+    if not path.is_absolute():
+        path = Path(d.span.file).parent / path
+    if not path.is_file():
+        what = "is a directory" if path.is_dir() else "does not exist"
+        raise NNError(
+            f"data file {path} {what}",
+            d.spans.get("path", d.span),
+            expected=f"a .{d.name} file, relative to the .nn file",
+        ).suggest_file(path, f"*.{d.name}")
+    return path

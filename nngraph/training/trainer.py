@@ -22,7 +22,7 @@ from nngraph.runtime import data as datasets
 from nngraph.runtime.checkpoint import load_checkpoint, save_checkpoint
 from nngraph.runtime.stepper import Stepper, session_options
 from nngraph.training.schedules import learning_rate
-from nngraph.training.spec import TrainSpec
+from nngraph.training.spec import TrainSpec, data_file
 from nngraph.training.step import compile_training
 
 
@@ -99,22 +99,24 @@ class Trainer:
                 shape = next(iter(ins.values()))[0] if len(ins) == 1 else ()
                 ds = datasets.load_digits(in_names[0], tg_names[0], flat=len(shape) == 2)
             else:
-                path = Path(d.args["path"])
-                if not path.is_absolute():
-                    path = Path(d.span.file).parent / path
+                path = data_file(self.spec)
                 loader = datasets.load_npz if d.name == "npz" else datasets.load_csv
                 ds = loader(path, in_names, tg_names)
         classes = self._num_classes()
         return datasets.check_against(ds, ins, tg, classes)
 
     def _num_classes(self) -> dict[str, int] | None:
-        """Labels of a cross-entropy target must lie in [0, classes)."""
+        """Labels of a cross-entropy target must lie in [0, classes), and ids fed to an
+        embedding in [0, rows) (onnxruntime would stop mid-epoch on the first bad one)."""
         g = self.eval_c.graph
         out = {}
         for n in g.g:
             d = g.node(n)
             if d["op"] == "one_hot" and d["inputs"][0] in self.iface.targets:
                 out[d["inputs"][0]] = d["attrs"]["depth"]
+            if d["op"] == "embedding" and d["inputs"][1] in self.iface.inputs:
+                rows = g.type(d["inputs"][0]).shape[0]
+                out[d["inputs"][1]] = min(rows, out.get(d["inputs"][1], rows))
         return out or None
 
     def _noise(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -138,6 +140,7 @@ class Trainer:
         arrays, meta = load_checkpoint(path)
         if meta.get("source_sha256") not in (None, self.step_c.graph.source_hash):
             print("warning: the checkpoint was made from a different source", file=sys.stderr)
+        _check_fits(arrays, self.step_c.initial, path, self.spec.model)
         self.stepper = Stepper(self.step_c.to_onnx().SerializeToString(), arrays, self.device, self.threads)
         self.step, self.epoch = int(meta["step"]), int(meta["epoch"])
         self.history = list(meta.get("history", []))
@@ -167,6 +170,11 @@ class Trainer:
         base_lr = spec.optimizer.args["lr"]
         start, samples, last_loss = time.perf_counter(), 0, float("nan")
         best, patience_left = None, (spec.early_stopping.args["patience"] if spec.early_stopping else None)
+        if self.epoch >= epochs:
+            raise NNError(
+                f"nothing left to train: the checkpoint has done {self.epoch} of {epochs} epochs",
+                expected=f"more epochs than {self.epoch} (--epochs N)",
+            )
         while self.epoch < epochs:
             t0, ep_loss, ep_n = time.perf_counter(), 0.0, 0
             for i, feeds in enumerate(train.batches(spec.batch, self.seed, epoch=self.epoch)):
@@ -315,3 +323,28 @@ class Trainer:
                 model.onnx.SerializeToString(), path, labels=[str(d) for d in range(10)], scale=1 / 16
             )
         return model.save(path)
+
+
+def _check_fits(arrays: dict, want: dict, path, model: str) -> None:
+    """A checkpoint's state must be this model's: the same names, shapes and dtypes."""
+    missing = [k for k in want if k not in arrays]
+    extra = [k for k in arrays if k not in want]
+    wrong = [
+        k
+        for k in want
+        if k in arrays and (arrays[k].shape != want[k].shape or arrays[k].dtype != want[k].dtype)
+    ]
+    if not (missing or extra or wrong):
+        return
+    if wrong:
+        k = wrong[0]
+        a, w = arrays[k], want[k]
+        what = f"'{k}' is {a.dtype}{list(a.shape)} there but {w.dtype}{list(w.shape)} in model {model}"
+    elif missing:
+        what = f"it has no '{missing[0]}'" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+    else:
+        what = f"it holds '{extra[0]}', which model {model} does not have"
+    raise NNError(
+        f"the checkpoint {path} does not fit model {model}: {what}",
+        hint="was it written by another model? train without --resume, or into another --out",
+    )
