@@ -508,6 +508,13 @@ class Builder:
         while i < len(pos) and isinstance(pos[i], Tensor) and (n is None or i < n):
             lv.tensors.append(pos[i])
             i += 1
+        if (
+            n is not None
+            and i < min(n, len(pos))
+            and isinstance(pos[i], Symbol)
+            and any(isinstance(v, Tensor) for v in pos[i + 1 :])
+        ):  # a misspelled tensor before other tensors: cross_entropy(logitz, label)
+            self.undefined(pos[i], scope)
         rest = list(zip(pos[i:], spans[i:], strict=True))
         if len(rest) > len(specs):
             v, s = rest[len(specs)]

@@ -152,3 +152,4 @@ def mae(ctx: LayerCtx, xs: list[str], a: dict) -> str:
 
 LOSSES = ("cross_entropy", "binary_cross_entropy", "mse", "l1", "huber")
 METRICS = ("accuracy", "top_k_accuracy", "mae")
+LOWER_IS_BETTER = {"loss", "mae"}  # early stopping's direction for each

@@ -109,6 +109,9 @@ def pick_model(prog: Program, name: str | None) -> ast.ModelDef:
             f"{prog.main} defines no model",
             expected="a 'model Name { ... }' section",
         )
+    trained = [m for m in main_models if m.name in prog.trains]
+    if len(main_models) > 1 and len(trained) == 1:  # the model the file trains
+        return trained[0]
     if len(main_models) > 1:
         names = ", ".join(m.name for m in main_models)
         raise NNError(f"{prog.main} defines several models ({names}); choose one with --model NAME")

@@ -231,7 +231,9 @@ def _attention(
                 f"attention: the padding mask must be {want} (1 keeps a key, 0 masks it), got {mt}",
                 expected=f"a mask {want}",
             )
-        big = ctx.op("mul", [ctx.op("sub", [mask, ctx.scalar(1.0, x)]), ctx.scalar(1e9, x)])
+        # a large finite penalty for masked keys: 1e9 overflows float16 (and 0 * inf is NaN)
+        penalty = 1e4 if xt.dtype == "f16" else 1e9
+        big = ctx.op("mul", [ctx.op("sub", [mask, ctx.scalar(1.0, x)]), ctx.scalar(penalty, x)])
         scores = ctx.op("add", [scores, ctx.op("unsqueeze", [big], axes=(1, 2))])
     if causal:
         scores = ctx.op("causal_fill", [scores], value=-math.inf)

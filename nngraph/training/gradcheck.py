@@ -32,7 +32,8 @@ def gradcheck(c: Compiled, batch: dict[str, np.ndarray], per_param: int = 6, see
     feeds = dict(batch)
     n = len(next(iter(batch.values())))
     for name, (_, shape) in iface.noise.items():
-        feeds[name] = rng.random([d if isinstance(d, int) else n for d in shape], dtype=np.float32)
+        u = rng.random([d if isinstance(d, int) else n for d in shape], dtype=np.float32)
+        feeds[name] = u.astype(g.type(name).np_dtype, copy=False)
     state = {p: c.initial[p] for p in iface.params + iface.buffers}
     sess = ort.InferenceSession(c.to_onnx().SerializeToString(), providers=["CPUExecutionProvider"])
     onnx_out = dict(zip(iface.outputs, sess.run(None, {**feeds, **state}), strict=True))
@@ -47,6 +48,9 @@ def gradcheck(c: Compiled, batch: dict[str, np.ndarray], per_param: int = 6, see
     def loss_at(p: str, values: np.ndarray) -> float:
         return float(evaluate_nodes(g, {**f64, p: values}, [loss])[0])
 
+    # float32 rounding in onnxruntime is measured against the largest gradient anywhere: a bias
+    # before a batchnorm has a true gradient of 0, and its ~1e-9 noise is not an error
+    overall = max([float(np.abs(s).max()) for s in symbolic] + [0.0])
     rows = []
     for p, sym in zip(iface.params, symbolic, strict=True):
         base = f64[p]
@@ -59,7 +63,7 @@ def gradcheck(c: Compiled, batch: dict[str, np.ndarray], per_param: int = 6, see
             lo.flat[j] -= eps
             fd = (loss_at(p, hi) - loss_at(p, lo)) / (2 * eps)
             worst = max(worst, abs(sym.flat[j] - fd) / max(1e-3, abs(fd), abs(sym.flat[j])))
-        scale = max(float(np.abs(sym).max()), 1e-6)
+        scale = max(float(np.abs(sym).max()), 1e-4 * overall, 1e-6)
         onnx_err = float(np.abs(onnx_out[f"grad/{p}"] - sym).max() / scale)
         rows.append(Row(p, len(idx), worst, onnx_err))
     return rows

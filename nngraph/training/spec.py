@@ -247,7 +247,7 @@ def read_train(t: ast.TrainDef) -> TrainSpec:
             raise NNError("early_stopping must be early_stopping(metric=..., patience=N)", a.value.span)
         m = early.args["metric"]
         early.args["metric"] = m.name if isinstance(m, Setting) else m
-        watched = ["loss", *(m.name for m in metrics)]
+        watched = ["loss", *metric_names(metrics)]
         if early.args["metric"] not in watched:
             raise NNError(
                 f"early_stopping watches '{early.args['metric']}', which is not measured",
@@ -291,3 +291,17 @@ def data_file(spec: TrainSpec) -> Path | None:
             expected=f"a .{d.name} file, relative to the .nn file",
         ).suggest_file(path, f"*.{d.name}")
     return path
+
+
+def metric_names(metrics: list[Setting]) -> list[str]:
+    """Each metric's output name: its own, or top_3_accuracy when several top_k_accuracy differ in k."""
+    names: list[str] = []
+    for m in metrics:
+        same = [o for o in metrics if o.name == m.name]
+        name = m.name
+        if len(same) > 1 and m.name == "top_k_accuracy":
+            name = f"top_{m.args.get('k', 5)}_accuracy"
+        if name in names:
+            raise NNError(f"metric {name} given twice", m.span, expected="each metric once")
+        names.append(name)
+    return names

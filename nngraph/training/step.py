@@ -31,7 +31,7 @@ from nngraph.passes.manager import Runner
 from nngraph.passes.pipeline import DEFAULT_LEVEL, before_autodiff, optimize
 from nngraph.syntax import ast
 from nngraph.training import optimizers
-from nngraph.training.spec import TrainSpec
+from nngraph.training.spec import TrainSpec, metric_names
 
 
 @dataclass
@@ -131,7 +131,8 @@ def compile_training(
     g = b.graph
     g.params_fixed = False  # parameters are inputs of every training model
     outputs = {"loss": loss}
-    for m in spec.metrics:
+    names = metric_names(spec.metrics)
+    for m, name in zip(spec.metrics, names, strict=True):
         if not model_outputs or not spec.targets:
             raise NNError(f"metric '{m.name}' needs a model output and a target", m.span)
         first_out, first_target = next(iter(model_outputs)), spec.targets[0].name
@@ -142,7 +143,7 @@ def compile_training(
             [ast.Name(m.span, first_out), ast.Name(m.span, first_target)],
             [ast.KwArg(m.span, k, ast.Number(m.span, v)) for k, v in m.args.items()],
         )
-        outputs[m.name] = b.tensor(b.eval(call, scope), m.span, f"metric {m.name}", scope).node
+        outputs[name] = b.tensor(b.eval(call, scope), m.span, f"metric {m.name}", scope).node
     for buf, new in b.state_updates.items():
         outputs[f"next/{buf}"] = new
     g.outputs = outputs
@@ -160,7 +161,7 @@ def compile_training(
         buffers,
         [],
         noise,
-        [m.name for m in spec.metrics],
+        names,
         spec.optimizer.name,
         dict(spec.optimizer.args),
     )
@@ -172,7 +173,7 @@ def compile_training(
     loss = g.outputs["loss"]
     grads = backward(g, loss, params)
     add = _Adder(g, spec.span)
-    if spec.clip_norm:
+    if spec.clip_norm and kind != "grads":  # raw gradients out: data-parallel clips after summing them
         grads = _clip(add, grads, spec.clip_norm)
     new_outputs = {"loss": loss, **{m: outputs[m] for m in iface.metrics}}
     if kind == "grads":

@@ -17,9 +17,11 @@ import onnxruntime as ort
 from nngraph.errors import NNError
 from nngraph.fileio import atomic_write_bytes
 from nngraph.graph.build import build_graph
+from nngraph.graph.losses import LOWER_IS_BETTER
 from nngraph.graph.program import Program
 from nngraph.runtime import data as datasets
 from nngraph.runtime.checkpoint import load_checkpoint, save_checkpoint
+from nngraph.runtime.evaluate import file_sha256
 from nngraph.runtime.stepper import Stepper, session_options
 from nngraph.training.schedules import learning_rate
 from nngraph.training.spec import TrainSpec, data_file
@@ -63,6 +65,10 @@ class Trainer:
         self.device, self.threads = device, threads
         self.out = Path(out) if out is not None else None
         self.progress = progress
+        # early stopping's state, kept in checkpoints so that a resumed run stops where a straight one would
+        self.best: float | None = None
+        self.patience_left: int | None = None
+        self.stopped_early = False
         self.step_c = compile_training(prog, spec, self.seed, "step")
         self.eval_c = compile_training(prog, spec, self.seed, "eval")
         self.iface = self.step_c.interface
@@ -131,7 +137,8 @@ class Trainer:
         rng = np.random.default_rng([self.seed, self.step, 7])  # a function of the step: resumable
         out = {}
         for name, (_, shape) in self.iface.noise.items():
-            out[name] = rng.random([d if isinstance(d, int) else dims[d] for d in shape], dtype=np.float32)
+            u = rng.random([d if isinstance(d, int) else dims[d] for d in shape], dtype=np.float32)
+            out[name] = u.astype(g.type(name).np_dtype, copy=False)  # the model's float type (f16, f64)
         return out
 
     # ---- loop ------------------------------------------------------------------------
@@ -144,6 +151,9 @@ class Trainer:
         self.stepper = Stepper(self.step_c.to_onnx().SerializeToString(), arrays, self.device, self.threads)
         self.step, self.epoch = int(meta["step"]), int(meta["epoch"])
         self.history = list(meta.get("history", []))
+        es = meta.get("early_stopping") or {}
+        self.best, self.patience_left = es.get("best"), es.get("patience_left")
+        self.stopped_early = bool(es.get("stopped", False))
 
     def evaluate(self, ds: datasets.Dataset, batch: int = 512) -> dict[str, float]:
         state = self.stepper.state()
@@ -169,7 +179,11 @@ class Trainer:
         total = per_epoch * epochs
         base_lr = spec.optimizer.args["lr"]
         start, samples, last_loss = time.perf_counter(), 0, float("nan")
-        best, patience_left = None, (spec.early_stopping.args["patience"] if spec.early_stopping else None)
+        if self.stopped_early:
+            raise NNError(
+                f"nothing left to train: early stopping ended this run after epoch {self.epoch}",
+                hint="train without --resume to start again, or without early_stopping",
+            )
         if self.epoch >= epochs:
             raise NNError(
                 f"nothing left to train: the checkpoint has done {self.epoch} of {epochs} epochs",
@@ -221,24 +235,12 @@ class Trainer:
                     + " " * 10,
                     file=sys.stderr,
                 )
-            if self.out is not None:
-                self.save_checkpoint(self.out / "checkpoint.npz")
             if spec.early_stopping is not None:
-                metric = spec.early_stopping.args["metric"]
-                key = f"val_{metric}" if f"val_{metric}" in row else metric
-                if key not in row:
-                    raise NNError(
-                        f"early_stopping watches '{metric}', which is not measured",
-                        spec.early_stopping.span,
-                        expected="loss or one of the metrics",
-                    )
-                value = row[key] if metric == "loss" else -row[key]  # lower is better
-                if best is None or value < best:
-                    best, patience_left = value, spec.early_stopping.args["patience"]
-                else:
-                    patience_left -= 1
-                    if patience_left <= 0:
-                        break
+                self.stopped_early = self._watch(row)
+            if self.out is not None:  # after early stopping's bookkeeping, which it records
+                self.save_checkpoint(self.out / "checkpoint.npz")
+            if self.stopped_early:
+                break
         seconds = time.perf_counter() - start
         final = self.history[-1] if self.history else {}
         metrics = {k[4:]: v for k, v in final.items() if k.startswith("val_") and k != "val_loss"}
@@ -257,6 +259,25 @@ class Trainer:
             self.epoch,
             self.history,
         )
+
+    def _watch(self, row: dict) -> bool:
+        """Early stopping after an epoch: whether the watched value has not improved for
+        `patience` epochs (loss and mae improve downwards, accuracies upwards)."""
+        es = self.spec.early_stopping
+        metric = es.args["metric"]
+        key = f"val_{metric}" if f"val_{metric}" in row else metric
+        if key not in row:
+            raise NNError(
+                f"early_stopping watches '{metric}', which is not measured",
+                es.span,
+                expected="loss or one of the metrics",
+            )
+        value = row[key] if metric in LOWER_IS_BETTER else -row[key]
+        if self.best is None or value < self.best:
+            self.best, self.patience_left = value, es.args["patience"]
+            return False
+        self.patience_left -= 1
+        return self.patience_left <= 0
 
     _drawn = 0.0
 
@@ -283,6 +304,11 @@ class Trainer:
             "history": self.history,
             "source_sha256": self.step_c.graph.source_hash,
             "model": self.spec.model,
+            "early_stopping": {
+                "best": self.best,
+                "patience_left": self.patience_left,
+                "stopped": self.stopped_early,
+            },
         }
         save_checkpoint(path, self.stepper.state(), meta)
 
@@ -301,6 +327,7 @@ class Trainer:
             {
                 "data": data.name,
                 "path": data.args.get("path"),
+                "sha256": self._data_sha256(),
                 "validation": self.spec.validation,
                 "seed": self.seed,
                 "inputs": self.iface.inputs,
@@ -309,6 +336,15 @@ class Trainer:
             }
         )
         return model
+
+    def _data_sha256(self) -> str | None:
+        """The training data file's hash, so that eval knows the same file when it sees it."""
+        if self.spec.data.name == "digits":
+            return None
+        try:
+            return file_sha256(data_file(self.spec))
+        except NNError:  # trained from arrays given to fit()
+            return None
 
     def save_model(self, path: str | Path) -> Path:
         """The inference model; trained on the bundled digits, it is also a bundle (labels 0-9 and
