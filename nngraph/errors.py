@@ -34,7 +34,7 @@ class Span:
         text = SOURCES.get(self.file)
         if text is None:
             try:
-                with open(self.file, encoding="utf-8") as f:
+                with open(self.file, encoding="utf-8-sig", errors="replace") as f:
                     text = f.read()
             except OSError:
                 return None
@@ -93,7 +93,7 @@ class NNError(Exception):
 
     def render(self) -> str:
         where = f"{self.span}: " if self.span else ""
-        out = [f"{where}error: {self.message}"]
+        out = [f"{where}error: {_visible(self.message)}"]
         if self.span is not None:
             line = self.span.source_line()
             if line is not None:
@@ -104,7 +104,8 @@ class NNError(Exception):
                 width = max(1, min(width, len(line) - col + 1))
                 lineno = str(self.span.line)
                 out.append(f" {lineno} | {line}")
-                out.append(f" {' ' * len(lineno)} | {' ' * (col - 1)}{'^' * width}")
+                pad = "".join("\t" if ch == "\t" else " " for ch in line[: col - 1])  # tabs line up as tabs
+                out.append(f" {' ' * len(lineno)} | {pad}{'^' * width}")
         if self.expected:
             out.append(f"  expected: {self.expected}")
         if self.hint:
@@ -114,6 +115,17 @@ class NNError(Exception):
 
     def __str__(self) -> str:
         return self.render()
+
+
+def _visible(text: str) -> str:
+    """Invisible or look-alike characters named by code point (a BOM, a no-break space)."""
+    out = []
+    for ch in text:
+        if ch in "\ufeff\u00a0\u200b\u200c\u200d\u2028\u2029\u00ad" or (ord(ch) < 32 and ch not in "\n\t"):
+            out.append(f"U+{ord(ch):04X}")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 class ShapeError(Exception):

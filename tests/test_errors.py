@@ -80,6 +80,14 @@ CASES = [
     ("undefined_in_block", "block b(x, n: int) {\n    return x | dense(m)\n}\n" + HEAD + "    output o = x | b(2)\n}", 2, "m", "undefined name 'm'", None),
     ("duplicate_block", "block b(x) {\n    return x\n}\nblock b(x) {\n    return x\n}\n" + HEAD + "    output o = x | b\n}", 4, "b(", "duplicate block 'b'", None),
     ("unknown_init", HEAD + "    output o = x | dense(4, init=he_unifrom)\n}", 3, "he_unifrom", "unknown value 'he_unifrom'", "he_uniform"),
+    ("unclosed_brace_after_call", HEAD + "    output o = x | dense(4)\n", 1, "{", "'{' is never closed", None),
+    ("unclosed_block_before_model", "block b(x) {\n    return x | dense(4)\n\n" + HEAD + "    output o = x | b\n}", 1, "{", "'{' is never closed", None),
+    ("unclosed_paren_before_brace", HEAD + "    output o = x | softmax(axis=1\n}", 3, "(", "'(' is never closed", None),
+    ("dangling_pipe", HEAD + "    output o = x | dense(4) |\n}", 3, "|\n", "'|' needs a layer after it", None),
+    ("keyword_without_value", HEAD + "    output o = x | dense(units=)\n}", 3, ")", "'units=' has no value", None),
+    ("empty_dims", "model M {\n    input x: f32[]\n    output o = x\n}", 2, "]", "'[]' is empty here", None),
+    ("kernel_zero", IMG + "    output o = img | conv2d(4, kernel=0)\n}", 3, "conv2d", "kernel must be 1 or more", None),
+    ("pool_stride_zero", IMG + "    output o = img | maxpool(2, stride=0)\n}", 3, "maxpool", "stride must be 1 or more", None),
 ]
 # fmt: on
 
@@ -190,3 +198,47 @@ def test_missing_file_suggests_a_near_name_only(tmp_path):
     with pytest.raises(NNError) as info:  # sharing '.nn' makes no name near
         ng.compile_file(tmp_path / "nope.nn")
     assert info.value.hint is None
+
+
+def test_caret_under_a_tab_indented_token():
+    """The caret line copies the source line's tabs, so it lines up in a terminal."""
+    err = compile_error("model M {\n\tinput x: f32[batch, 16]\n\toutput o = x | dnse(4)\n}")
+    source, caret = err.render().splitlines()[1:3]
+    assert source.endswith("\toutput o = x | dnse(4)")
+    assert caret.split("| ", 1)[1] == "\t" + " " * len("output o = x | ") + "^^^^"
+
+
+def test_invisible_characters_are_named(tmp_path: Path):
+    f = tmp_path / "nb.nn"
+    f.write_text("model M {\n    input x: f32[batch,\u00a016]\n    output o = x\n}\n", encoding="utf-8")
+    with pytest.raises(NNError) as info:
+        ng.compile_file(f)
+    assert "U+00A0" in info.value.render()
+
+
+def test_byte_order_mark_is_accepted(tmp_path: Path):
+    f = tmp_path / "bom.nn"
+    f.write_bytes(b"\xef\xbb\xbf" + (HEAD + "    output o = x | relu\n}\n").encode())
+    assert ng.compile_file(f).name == "M"
+
+
+@pytest.mark.parametrize(
+    "raw, says",
+    [
+        ("model M {\n".encode("utf-16"), "UTF-16 text, not UTF-8"),
+        (b"model M {\n  \x00\xff\xfe binary", "not UTF-8 text (it looks binary)"),
+    ],
+)
+def test_non_utf8_source_is_positioned(tmp_path: Path, raw: bytes, says: str):
+    f = tmp_path / "x.nn"
+    f.write_bytes(raw)
+    with pytest.raises(NNError) as info:
+        ng.compile_file(f)
+    assert says in info.value.message
+    assert info.value.span is not None and info.value.span.line >= 1
+
+
+def test_directory_as_source(tmp_path: Path):
+    with pytest.raises(NNError) as info:
+        ng.compile_file(tmp_path)
+    assert "is a directory" in info.value.message

@@ -28,6 +28,8 @@ class Program:
 
 def load_file(path: str | Path) -> Program:
     path = Path(path)
+    if path.is_dir():
+        raise NNError(f"{path} is a directory, not a .nn file", expected="a .nn file")
     if not path.is_file():
         raise NNError(f"file not found: {path}").suggest_file(path)
     prog = Program(str(path))
@@ -71,7 +73,9 @@ def _load(prog: Program, mod: ast.Module, stack: list[str]) -> None:
             )
         if not target.is_file():
             err = NNError(
-                f"import not found: '{imp.path}' (looked for {target})",
+                f"import '{imp.path}' is a directory (looked for {target})"
+                if target.is_dir()
+                else f"import not found: '{imp.path}' (looked for {target})",
                 imp.span,
                 expected="a path relative to this file",
             )

@@ -50,12 +50,28 @@ def parse(text: str, file: str = "<string>") -> ast.Module:
 
 def parse_file(path: str | Path) -> ast.Module:
     path = Path(path)
+    if path.is_dir():
+        raise NNError(f"{path} is a directory, not a .nn file")
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise NNError(f"file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise NNError(f"cannot read {path}: {e}") from None
+    except OSError as e:
+        raise NNError(f"cannot read {path}: {e.strerror}") from None
+    try:
+        text = raw.decode("utf-8-sig")  # a byte-order mark, as Windows editors write, is dropped
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
+        if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            why = "is UTF-16 text, not UTF-8"
+        else:
+            why = "is not UTF-8 text" + (" (it looks binary)" if b"\0" in raw[:1024] else "")
+        raise NNError(
+            f"the file {why}",
+            Span(str(path), line, col, line, col + 1),
+            expected="a .nn source file saved as UTF-8",
+        ) from None
     return parse(text, str(path))
 
 

@@ -79,9 +79,10 @@ class _Ctx:
 
     def _tokens_before(self, lark: Lark) -> list[Token]:
         out = []
+        at_end = self.token is not None and self.token.type == "$END"  # Lark places $END on the last token
         try:
             for t in lark.lex(self.text):
-                if (t.line, t.column) >= (self.e.line, self.e.column):
+                if not at_end and (t.line, t.column) >= (self.e.line, self.e.column):
                     break
                 out.append(t)
         except UnexpectedInput:
@@ -179,6 +180,61 @@ def _unmatched_close(c: _Ctx) -> NNError | None:
         c.here(),
         expected=c.expected_words() or None,
         hint="there is no bracket for it to close",
+    )
+
+
+def _unclosed_before_item(c: _Ctx) -> NNError | None:
+    """A block or model missing its '}' runs into the next top-level item."""
+    t = c.token
+    stack = c.unclosed()
+    if t is None or t.type == "$END" or not stack or str(t) not in ("model", "block", "train", "import"):
+        return None
+    if t.column != 1:
+        return None
+    o = stack[-1]
+    return NNError(
+        f"'{o}' is never closed",
+        c.span_of(o),
+        expected=f"'{_CHAR[_OPEN[o.type]]}' before '{t}' on line {t.line}",
+    )
+
+
+def _dangling_pipe(c: _Ctx) -> NNError | None:
+    """`x | dense(4) |` with nothing after the last '|'."""
+    p, t = c.prev, c.token
+    if p is None or p.type != "VBAR" or t is None or t.type == "NAME":
+        return None
+    return NNError(
+        f"'|' needs a layer after it, but {_describe(t)} follows",
+        c.span_of(p),
+        expected="a layer after '|', e.g. x | relu",
+    )
+
+
+def _missing_value(c: _Ctx) -> NNError | None:
+    """`dense(units=)`: a '=' with no value after it."""
+    p, t = c.prev, c.token
+    if (
+        p is None
+        or p.type != "EQUAL"
+        or t is None
+        or t.type not in ("RPAR", "COMMA", "RSQB", "RBRACE", "$END")
+    ):
+        return None
+    name = c.before[-2] if len(c.before) > 1 else None
+    what = f"'{name}='" if name is not None and name.type == "NAME" else "'='"
+    return NNError(f"{what} has no value", c.here(), expected="a value after '=', e.g. units=64")
+
+
+def _empty_brackets(c: _Ctx) -> NNError | None:
+    """`f32[]`: a bracket closed right after it opens where something must go inside."""
+    p, t = c.prev, c.token
+    if p is None or t is None or p.type not in _OPEN or _OPEN[p.type] != t.type or t.type in c.expected:
+        return None
+    return NNError(
+        f"'{p}{t}' is empty here",
+        c.here(),
+        expected=(c.expected_words() or "something") + f" inside '{p}{t}'",
     )
 
 
@@ -312,6 +368,11 @@ def _statement_outside(c: _Ctx) -> NNError | None:
 RULES = [
     _bad_character,
     _unclosed_at_end,
+    _unclosed_before_item,
+    _dangling_pipe,
+    _missing_value,
+    _empty_brackets,
+    _unclosed_paren,
     _unmatched_close,
     _keyword_as_name,
     _keyword_where_name,
@@ -319,7 +380,6 @@ RULES = [
     _pipe_stage_operator,
     _statement_outside,
     _missing_comma,
-    _unclosed_paren,
     _unknown_statement,
 ]
 
