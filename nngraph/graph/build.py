@@ -72,6 +72,47 @@ def build_graph(prog: Program, model: str | None = None, seed: int = 0) -> tuple
     return Builder(prog, seed).build(pick_model(prog, model))
 
 
+#: PyTorch and Keras names users bring with them, lower-cased, and nngraph's word for each.
+FOREIGN_LAYERS = {
+    "linear": "dense",
+    "fc": "dense",
+    "conv": "conv2d",
+    "maxpool2d": "maxpool",
+    "avgpool2d": "avgpool",
+    "max_pool2d": "maxpool",
+    "avg_pool2d": "avgpool",
+    "maxpooling2d": "maxpool",
+    "averagepooling2d": "avgpool",
+    "batchnorm1d": "batchnorm",
+    "batchnorm2d": "batchnorm",
+    "batchnormalization": "batchnorm",
+    "layernormalization": "layernorm",
+    "multiheadattention": "attention",
+    "transformerencoderlayer": "transformer_encoder",
+    "logsoftmax": "log_softmax",
+    "leakyrelu": "leaky_relu",
+    "crossentropyloss": "cross_entropy",
+    "mseloss": "mse",
+    "bcewithlogitsloss": "binary_cross_entropy",
+}
+FOREIGN_ARGS = {
+    "dim": "axis",
+    "out_features": "units",
+    "out_channels": "channels",
+    "filters": "channels",
+    "kernel_size": "kernel",
+    "strides": "stride",
+    "num_heads": "heads",
+    "negative_slope": "alpha",
+    "use_bias": "bias",
+    "rate": "p",
+    "num_embeddings": "num",
+    "embedding_dim": "dim",
+    "hidden_size": "hidden",
+    "num_layers": "layers",
+}
+
+
 class Builder:
     def __init__(self, prog: Program, seed: int = 0, training: bool = False):
         self.prog = prog
@@ -338,9 +379,13 @@ class Builder:
         names = list(scope.vars) if scope else []
         if scope is not None:
             self.used_before_assigned(sym, scope)
-        raise NNError(
+        err = NNError(
             f"undefined {what} '{sym.name}'", sym.span, expected="a name assigned or declared above"
-        ).suggest(sym.name, names)
+        )
+        if sym.name in ("True", "False", "TRUE", "FALSE"):  # Python's spelling
+            err.hint = f"did you mean '{sym.name.lower()}'? (.nn writes true and false in lower case)"
+            raise err
+        raise err.suggest(sym.name, names)
 
     def used_before_assigned(self, sym: Symbol, scope: Scope) -> None:
         """A name assigned further down: report it, and call it a cycle when that assignment needs this one."""
@@ -374,9 +419,13 @@ class Builder:
             + list(self.prog.blocks)
             + [k for k, v in scope.vars.items() if isinstance(v, LayerValue)]
         )
-        raise NNError(
+        err = NNError(
             f"unknown layer '{name}'", span, expected="a built-in layer, a block, or a layer assigned above"
-        ).suggest(name, candidates)
+        )
+        if name.lower() in FOREIGN_LAYERS and FOREIGN_LAYERS[name.lower()] in self.layers:
+            err.hint = f"did you mean '{FOREIGN_LAYERS[name.lower()]}'? (nngraph's name for {name})"
+            raise err
+        raise err.suggest(name, candidates)
 
     def arith(self, op: str, a: Any, b: Any, e: ast.Node, scope: Scope) -> Any:
         nums = (int, float)
@@ -508,6 +557,12 @@ class Builder:
         while i < len(pos) and isinstance(pos[i], Tensor) and (n is None or i < n):
             lv.tensors.append(pos[i])
             i += 1
+        if i < len(pos) and isinstance(pos[i], list) and any(isinstance(v, Tensor) for v in pos[i]):
+            raise NNError(
+                f"{owner} takes its tensors as separate arguments, not a list",
+                spans[i],
+                expected=f"{lv.kind}(a, b, ...)",
+            )
         if (
             n is not None
             and i < min(n, len(pos))
@@ -556,9 +611,11 @@ class Builder:
                         + ")",
                         hint=f"give the tensors {', '.join(tensor_params)} in that order, without names",
                     )
-                raise NNError(
-                    f"{owner} has no argument '{k}'", where, expected=_sig_words(lv.kind, specs)
-                ).suggest(k, names)
+                err = NNError(f"{owner} has no argument '{k}'", where, expected=_sig_words(lv.kind, specs))
+                if FOREIGN_ARGS.get(k) in names:
+                    err.hint = f"did you mean '{FOREIGN_ARGS[k]}'? (nngraph's name for {k})"
+                    raise err
+                raise err.suggest(k, names)
             if k in given:
                 raise NNError(
                     f"argument '{k}' of {owner} given both by position and by name",
@@ -827,7 +884,7 @@ def _sig_words(kind: str, specs: list[ArgSpec]) -> str:
 def _fmt(v: Any) -> str:
     if isinstance(v, bool):
         return str(v).lower()
-    if isinstance(v, ast.Node):
+    if isinstance(v, ast.Node) or v is None:  # None: optional, nothing by default
         return "..."
     return str(v)
 

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from nngraph.graph.types import INTS, TensorType
+from nngraph.errors import NNError
+from nngraph.graph.types import FLOATS, INTS, TensorType
 from nngraph.graph.values import ArgSpec, Symbol
 from nngraph.ops import registry
 
@@ -60,8 +61,8 @@ def layer(name: str, params: list[ArgSpec], n_tensors: int | None = 1, doc: str 
     return deco
 
 
-def A(name: str, kind: str, default: Any = None, required: bool = False) -> ArgSpec:
-    return ArgSpec(name, kind, default, required)
+def A(name: str, kind: str, default: Any = None, required: bool = False, limit: str | None = None) -> ArgSpec:
+    return ArgSpec(name, kind, default, required, limit)
 
 
 def _tuple(
@@ -79,6 +80,16 @@ def _tuple(
         shown = v[0] if len(set(v)) == 1 else list(v)
         ctx.fail(f"{layer}: {what} must be {minimum} or more, got {shown}", expected=f"{what} >= {minimum}")
     return tuple(v)
+
+
+def _need_float(ctx: LayerCtx, x: str, what: str) -> None:
+    t = ctx.type(x)
+    if t.dtype not in FLOATS:
+        ctx.fail(
+            f"{what} needs a float input, got {t}",
+            expected="an f16, f32 or f64 tensor",
+            hint="integer ids go through an embedding; other inputs can be declared f32",
+        )
 
 
 def _static_dim(ctx: LayerCtx, x: str, axis: int, what: str, role: str) -> int:
@@ -133,6 +144,7 @@ def dense(ctx: LayerCtx, xs: list[str], a: dict) -> str:
         )
     if a["units"] <= 0:
         ctx.fail(f"dense needs a positive number of units, got {a['units']}", expected="units >= 1")
+    _need_float(ctx, x, "dense")
     fin = _static_dim(ctx, x, -1, "dense", "feature size (last dim)")
     if a["tie"] is not None:  # weight tying: the transposed table of an embedding applied above
         table = ctx.shared(a["tie"], "table")
@@ -161,6 +173,7 @@ def _conv(nd: int | None):
         name = f"conv{nd}d"
         n = _spatial_rank(ctx, x, name, nd)
         cin = _static_dim(ctx, x, 1, name, "channel count (dim 1)")
+        _need_float(ctx, x, name)
         cout, groups = a["channels"], a["groups"]
         if cout <= 0 or groups <= 0:
             ctx.fail(f"{name} needs positive channels and groups, got channels={cout}, groups={groups}")
@@ -255,7 +268,7 @@ for _op in ("maxpool", "avgpool"):
 
 @layer(
     "batchnorm",
-    [A("eps", "float", 1e-5), A("momentum", "float", 0.1)],
+    [A("eps", "float", 1e-5, limit="> 0"), A("momentum", "float", 0.1, limit="in [0, 1]")],
     doc="batch normalization over channel axis 1; running statistics are buffers",
 )
 def batchnorm(ctx: LayerCtx, xs: list[str], a: dict) -> str:
@@ -319,7 +332,7 @@ def dropout(ctx: LayerCtx, xs: list[str], a: dict) -> str:
     return ctx.op("mul", [ctx.op("mul", [x, keep]), ctx.scalar(1.0 / (1.0 - a["p"]), x)])
 
 
-@layer("layernorm", [A("eps", "float", 1e-5)], doc="layer normalization over the last axis")
+@layer("layernorm", [A("eps", "float", 1e-5, limit="> 0")], doc="layer normalization over the last axis")
 def layernorm(ctx: LayerCtx, xs: list[str], a: dict) -> str:
     (x,) = xs
     d = _static_dim(ctx, x, -1, "layernorm", "feature size (last dim)")
@@ -380,7 +393,12 @@ def reshape(ctx: LayerCtx, xs: list[str], a: dict) -> str:
             "reshape can infer only one dim (-1 or a dim name not at its input position)",
             expected="at most one unknown dim",
         )
-    return ctx.op("reshape", [x], shape=tuple(target))
+    try:
+        return ctx.op("reshape", [x], shape=tuple(target))
+    except NNError as e:  # say the target as written (batch), not in ONNX's encoding (0 copies a dim)
+        written = "[" + ", ".join(d.name if isinstance(d, Symbol) else str(d) for d in a["shape"]) + "]"
+        e.message = e.message.replace(f"[{','.join(map(str, target))}]", written)
+        raise
 
 
 # ---- every other primitive operator is a layer as it is ------------------------------

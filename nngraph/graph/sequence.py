@@ -171,11 +171,11 @@ def _dropout(ctx: LayerCtx, x: str, p: float) -> str:
 
 _RNN_ARGS = [
     A("hidden", "int", required=True),
-    A("layers", "int", 1),
+    A("layers", "int", 1, limit=">= 1"),
     A("bidirectional", "bool", False),
     A("return_sequences", "bool", True),
     A("bias", "bool", True),
-    A("dropout", "float", 0.0),
+    A("dropout", "float", 0.0, limit="in [0, 1)"),
     A("init", "init", "default"),
 ]
 _RNN_DOC = (
@@ -248,9 +248,9 @@ def _attention(
 @layer(
     "attention",
     [
-        A("heads", "int", required=True),
+        A("heads", "int", required=True, limit=">= 1"),
         A("causal", "bool", False),
-        A("dropout", "float", 0.0),
+        A("dropout", "float", 0.0, limit="in [0, 1)"),
         A("init", "init", "default"),
     ],
     n_tensors=None,
@@ -311,13 +311,13 @@ def _norm(ctx: LayerCtx, x: str, name: str, eps: float) -> str:
 @layer(
     "transformer_encoder",
     [
-        A("heads", "int", required=True),
-        A("ff", "int", 0),
-        A("dropout", "float", 0.1),
+        A("heads", "int", required=True, limit=">= 1"),
+        A("ff", "int", 0, limit=">= 0"),  # 0: four times the width
+        A("dropout", "float", 0.1, limit="in [0, 1)"),
         A("activation", "choice:relu|gelu", "relu"),
         A("norm_first", "bool", False),
         A("causal", "bool", False),
-        A("eps", "float", 1e-5),
+        A("eps", "float", 1e-5, limit="> 0"),
     ],
     n_tensors=None,
     doc="a transformer encoder layer over [batch, seq, E], as torch.nn.TransformerEncoderLayer "

@@ -28,6 +28,7 @@ class ArgSpec:
     kind: str  # int, float, bool, str, ints, padding, shape, init, choice:a|b|c
     default: Any = None
     required: bool = False
+    limit: str | None = None  # for numbers: ">= 0", "> 0", "in [0, 1)" or "in [0, 1]"
 
 
 @dataclass
@@ -95,6 +96,25 @@ def _word(v: Any) -> str | None:
     return None
 
 
+_LIMITS = {
+    ">= 0": lambda v: v >= 0,
+    "> 0": lambda v: v > 0,
+    ">= 1": lambda v: v >= 1,
+    "in [0, 1)": lambda v: 0 <= v < 1,
+    "in [0, 1]": lambda v: 0 <= v <= 1,
+}
+
+
+def _within(spec: ArgSpec, v: float, span: Span, owner: str) -> Any:
+    if spec.limit is not None and not _LIMITS[spec.limit](v):
+        raise NNError(
+            f"argument '{spec.name}' of {owner} must be {spec.limit}, got {v:g}",
+            span,
+            expected=f"{spec.name} {spec.limit}",
+        )
+    return v
+
+
 def convert(spec: ArgSpec, v: Any, span: Span, owner: str) -> Any:
     """Check one argument against its kind and return its Python value."""
 
@@ -115,14 +135,17 @@ def convert(spec: ArgSpec, v: Any, span: Span, owner: str) -> Any:
     if k == "int":
         if isinstance(v, bool) or not isinstance(v, (int, float)) or int(v) != v:
             raise bad()
-        return int(v)
+        return _within(spec, int(v), span, owner)
     if k == "float":
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise bad()
-        return float(v)
+        return _within(spec, float(v), span, owner)
     if k == "bool":
         if not isinstance(v, bool):
-            raise bad()
+            err = bad()
+            if isinstance(v, Symbol) and v.name.lower() in ("true", "false"):
+                err.hint = f"did you mean '{v.name.lower()}'? (.nn writes true and false in lower case)"
+            raise err
         return v
     if k == "ints":
         items = v if isinstance(v, list) else [v]

@@ -134,10 +134,29 @@ def _bad_character(c: _Ctx) -> NNError | None:
     span = Span(c.file, c.e.line, c.e.column, c.e.line, c.e.column + 1)
     if ch == '"':
         return NNError("unterminated string", span, expected="a closing '\"' on the same line")
+    hint = {
+        "'": 'strings take double quotes: "file.npz"',
+        "@": "a matrix product is matmul(a, b)",
+        ";": "statements end at the end of the line; no ';' is needed",
+    }.get(ch)
     return NNError(
         f"unexpected character '{ch}'",
         span,
         expected="names, numbers, brackets and the operators = : , | + - * /",
+        hint=hint,
+    )
+
+
+def _c_comment(c: _Ctx) -> NNError | None:
+    """`// note` or `/* note */`: comments in .nn start with '#'."""
+    t = c.token
+    if t is None or t.type != "SLASH" or getattr(t, "end_pos", None) is None:
+        return None
+    after = c.text[t.end_pos : t.end_pos + 1]
+    if after not in ("/", "*"):
+        return None
+    return NNError(
+        f"'/{after}' does not start a comment", c.span_of(t), expected="a comment starting with '#'"
     )
 
 
@@ -367,6 +386,7 @@ def _statement_outside(c: _Ctx) -> NNError | None:
 
 RULES = [
     _bad_character,
+    _c_comment,
     _unclosed_at_end,
     _unclosed_before_item,
     _dangling_pipe,

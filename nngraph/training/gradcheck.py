@@ -63,7 +63,7 @@ def gradcheck(c: Compiled, batch: dict[str, np.ndarray], per_param: int = 6, see
             lo.flat[j] -= eps
             fd = (loss_at(p, hi) - loss_at(p, lo)) / (2 * eps)
             worst = max(worst, abs(sym.flat[j] - fd) / max(1e-3, abs(fd), abs(sym.flat[j])))
-        scale = max(float(np.abs(sym).max()), 1e-4 * overall, 1e-6)
+        scale = max(float(np.abs(sym).max()), 1e-2 * overall, 1e-6)
         onnx_err = float(np.abs(onnx_out[f"grad/{p}"] - sym).max() / scale)
         rows.append(Row(p, len(idx), worst, onnx_err))
     return rows

@@ -19,6 +19,7 @@ class Setting:
     args: dict[str, Any]
     span: Span
     spans: dict[str, Span] = field(default_factory=dict)  # where each keyword value was written
+    name_spans: dict[str, Span] = field(default_factory=dict)  # and each keyword's name
 
 
 OPTIMIZERS: dict[str, dict[str, Any]] = {
@@ -97,10 +98,14 @@ def _value(e: ast.Expr) -> Any:
             )
         args = {k.name: _value(k.value) for k in e.kwargs}
         spans = {k.name: k.value.span for k in e.kwargs}
+        names = {
+            k.name: Span(k.span.file, k.span.line, k.span.column, k.span.line, k.span.column + len(k.name))
+            for k in e.kwargs
+        }
         if e.args:
             args["_positional"] = _value(e.args[0])
             spans["_positional"] = e.args[0].span
-        return Setting(e.func, args, e.func_span, spans)
+        return Setting(e.func, args, e.func_span, spans, names)
     raise NNError(
         "a setting must be a number, a word, a list or a call", e.span, expected="e.g. adam(lr=1e-3)"
     )
@@ -130,7 +135,7 @@ def _setting(
         if k not in args:
             raise NNError(
                 f"'{v.name}' has no setting '{k}'",
-                at,
+                v.name_spans.get(k, at),
                 expected="one of " + ", ".join(args) if args else "none",
             ).suggest(k, args)
         default = args[k]
@@ -150,7 +155,7 @@ def _setting(
                 expected=f"{k} {LIMITS[k][1]}",
             )
         args[k] = float(val) if isinstance(default, float) else val
-    return Setting(v.name, args, v.span, v.spans)
+    return Setting(v.name, args, v.span, v.spans, v.name_spans)
 
 
 def _shown(val: Any) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
+import networkx as nx
 import numpy as np
 import onnx
 
@@ -129,6 +130,15 @@ def compile_training(
             expected="a loss such as cross_entropy(logits, label), which averages over the batch",
         )
     g = b.graph
+    trainable = b.graph.params(trainable=True)
+    if trainable and not set(trainable) & nx.ancestors(g.g, loss):
+        raise NNError(
+            "the loss does not depend on any parameter of the model: training would change nothing",
+            spec.loss.span,
+            expected="a loss of the model's outputs, e.g. cross_entropy("
+            + next(iter(model_outputs), "logits")
+            + ", label)",
+        )
     g.params_fixed = False  # parameters are inputs of every training model
     outputs = {"loss": loss}
     names = metric_names(spec.metrics)

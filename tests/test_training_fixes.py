@@ -1,0 +1,364 @@
+"""Training numbers that used to be wrong, checked against NumPy: eval's MAE per element,
+early stopping on mae and across --resume, raw gradients under clip_norm, f16 attention
+masks, two top_k metrics, dropout in f64, and gradcheck on batchnorm and clip_norm."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from onnx import numpy_helper
+
+import nngraph as ng
+from nngraph.cli import main
+from nngraph.runtime.checkpoint import load_checkpoint
+from nngraph.runtime.data import load_digits, load_npz
+from nngraph.runtime.evaluate import evaluate_file
+
+TINY = "model Tiny {\n    input image: f32[batch, 64]\n    output logits = image | dense(10)\n}\n"
+
+
+def tiny(*lines: str, model: str = TINY) -> str:
+    name = model.split()[1]
+    return model + f"\ntrain {name} {{\n" + "".join(f"    {ln}\n" for ln in lines) + "}\n"
+
+
+def cli(capsys, *args) -> tuple[int, str, str]:
+    try:
+        rc = main([str(a) for a in args])
+    except SystemExit as e:
+        rc = e.code
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def session(model) -> ort.InferenceSession:
+    data = model if isinstance(model, bytes) else model.SerializeToString()
+    return ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+
+
+def run(c, feeds: dict) -> dict[str, np.ndarray]:
+    """Run a compiled training model (step, grads or eval) on `feeds` plus its initial state."""
+    full = {**{k: v for k, v in c.initial.items() if k in c.interface.order}, **feeds}
+    outs = session(c.to_onnx()).run(None, {k: full[k] for k in c.interface.order})
+    return dict(zip(c.interface.outputs, outs, strict=True))
+
+
+def digits_batch(n: int = 64) -> dict[str, np.ndarray]:
+    d = load_digits(flat=True)
+    return {"image": d.inputs["image"][:n], "label": d.targets["label"][:n]}
+
+
+# ---- 11. eval's MAE is per element, on the held-out split of the npz -------------------------
+
+REG = "model R {\n    input x: f32[batch, 7]\n    output p = x | dense(4)\n}\n"
+
+
+def regression_data(path: Path, n: int = 80) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, 7)).astype(np.float32)
+    w = rng.standard_normal((7, 4)).astype(np.float32)
+    y = (x @ w + 0.1 * rng.standard_normal((n, 4))).astype(np.float32)
+    np.savez(path, x=x, y=y)
+
+
+def regression(*extra: str) -> str:
+    return tiny(
+        'data = npz("reg.npz")',
+        "target y: f32[batch, 4]",
+        "loss = mse(p, y)",
+        "batch = 16",
+        "metrics = [mae]",
+        "validation = 0.25",
+        *extra,
+        model=REG,
+    )
+
+
+def test_eval_mae_is_per_element_on_the_held_out_split(tmp_path, monkeypatch, capsys):
+    regression_data(tmp_path / "reg.npz")
+    (tmp_path / "r.nn").write_text(regression("optimizer = sgd(lr=0.05)", "epochs = 1"))
+    monkeypatch.chdir(tmp_path)
+    rc, _, err = cli(capsys, "train", "r.nn", "--out", "o", "--quiet")
+    assert rc == 0, err
+    model = tmp_path / "o" / "model.onnx"
+    result = evaluate_file(model, data=str(tmp_path / "reg.npz"))
+    assert result["split"].startswith("held-out"), result
+
+    # the held-out samples: the documented seeded split of the file, 20 of the 80 rows
+    _, held = load_npz(tmp_path / "reg.npz", ["x"], ["y"]).split(0.25, 0)
+    x, y = held.inputs["x"], held.targets["y"]
+    assert result["samples"] == len(x) == 20
+    pred = session(model.read_bytes()).run(None, {"x": x})[0]
+    mae = float(np.mean(np.abs(pred.astype(np.float64) - y)))
+    assert result["mae"] == pytest.approx(mae, rel=1e-6)
+    assert result["mae"] != pytest.approx(mae * 4, rel=1e-3)  # not summed over the 4 outputs
+    history = json.loads((tmp_path / "o" / "history.json").read_text())
+    assert history[-1]["val_mae"] == pytest.approx(mae, rel=1e-5)  # training's mae is per element
+
+    # every sample, and another file, are scored on everything
+    everything = evaluate_file(model, data=str(tmp_path / "reg.npz"), everything=True)
+    assert everything["split"] == "all" and everything["samples"] == 80
+    regression_data(tmp_path / "other.npz", n=30)
+    assert evaluate_file(model, data=str(tmp_path / "other.npz"))["split"] == "all"
+
+
+# ---- 12. early stopping on mae: lower is better ----------------------------------------------
+
+
+def test_early_stopping_on_mae_waits_while_it_improves(tmp_path, monkeypatch, capsys):
+    regression_data(tmp_path / "reg.npz")
+    epochs = 6
+    src = regression(
+        "optimizer = sgd(lr=0.02)",
+        f"epochs = {epochs}",
+        "early_stopping = early_stopping(metric=mae, patience=1)",
+    )
+    (tmp_path / "r.nn").write_text(src)
+    monkeypatch.chdir(tmp_path)
+    rc, _, err = cli(capsys, "train", "r.nn", "--out", "o", "--quiet")
+    assert rc == 0, err
+    maes = [row["val_mae"] for row in json.loads((tmp_path / "o" / "history.json").read_text())]
+    # the rule by hand: stop after the first epoch whose val_mae is not below the best so far
+    expected = epochs
+    for i in range(1, epochs):
+        if i < len(maes) and maes[i] >= min(maes[:i]):
+            expected = i + 1
+            break
+    assert len(maes) == expected, maes
+    assert len(maes) >= 3 and maes[1] < maes[0] and maes[2] < maes[1], maes  # it did improve, and went on
+
+
+# ---- 13. early stopping's state survives --resume --------------------------------------------
+
+
+def test_early_stopping_stops_at_the_same_epoch_after_resume(tmp_path, monkeypatch, capsys):
+    # a large learning rate: the held-out loss bounces and stops improving after a few epochs
+    src = tiny(
+        "data = digits",
+        "target label: i64[batch]",
+        "loss = cross_entropy(logits, label)",
+        "optimizer = sgd(lr=2.0, momentum=0.9)",
+        "epochs = 15",
+        "early_stopping = early_stopping(metric=loss, patience=2)",
+    )
+    (tmp_path / "f.nn").write_text(src)
+    monkeypatch.chdir(tmp_path)
+    rc, _, err = cli(capsys, "train", "f.nn", "--out", "full", "--quiet")
+    assert rc == 0, err
+    full = json.loads((tmp_path / "full" / "history.json").read_text())
+    stop = len(full)
+    assert 3 <= stop < 15, [r["val_loss"] for r in full]
+    _, meta = load_checkpoint(tmp_path / "full" / "checkpoint.npz")
+    es = meta["early_stopping"]
+    assert set(es) >= {"best", "patience_left", "stopped"}
+    assert es["stopped"] is True and es["patience_left"] == 0
+    assert es["best"] == pytest.approx(min(r["val_loss"] for r in full))
+
+    # the epoch before the stop, then resumed with the full count: it stops where the straight run did
+    rc, _, err = cli(capsys, "train", "f.nn", "--out", "part", "--epochs", stop - 1, "--quiet")
+    assert rc == 0, err
+    _, meta = load_checkpoint(tmp_path / "part" / "checkpoint.npz")
+    assert meta["early_stopping"]["stopped"] is False
+    assert meta["early_stopping"]["patience_left"] == 1
+    rc, _, err = cli(capsys, "train", "f.nn", "--out", "part", "--resume", "--quiet")
+    assert rc == 0, err
+    part = json.loads((tmp_path / "part" / "history.json").read_text())
+    assert len(part) == stop
+    assert [r["val_loss"] for r in part] == pytest.approx([r["val_loss"] for r in full], rel=1e-6)
+    # and a further resume has nothing left to do
+    rc, _, err = cli(capsys, "train", "f.nn", "--out", "part", "--resume", "--quiet")
+    assert rc == 1 and "nothing left to train" in err and "early stopping" in err
+
+
+# ---- 14. clip_norm belongs to the step: the grads model's gradients are raw ------------------
+
+
+def test_clip_norm_leaves_the_gradients_model_raw_and_shrinks_the_step():
+    lines = ["data = digits", "target label: i64[batch]", "loss = cross_entropy(logits, label)"]
+    lines.append("optimizer = sgd(lr=0.1)")
+    plain = ng.compile_source(tiny(*lines), "plain.nn")
+    clipped = ng.compile_source(tiny(*lines, "clip_norm = 0.01"), "clip.nn")
+    batch = digits_batch()
+
+    g_plain = run(plain.training("grads"), batch)
+    g_clip = run(clipped.training("grads"), batch)
+    names = [k for k in g_plain if k.startswith("grad/")]
+    assert names == ["grad/dense_1.weight", "grad/dense_1.bias"]
+    for k in names:
+        np.testing.assert_allclose(g_clip[k], g_plain[k], rtol=1e-6, atol=1e-6, err_msg=k)
+    norm = float(np.sqrt(sum(np.sum(g_plain[k].astype(np.float64) ** 2) for k in names)))
+    assert norm > 0.1  # far above clip_norm: clipping would show
+
+    # the gradient by hand: softmax minus one-hot, over the batch mean
+    w, b = plain.training("grads").initial["dense_1.weight"], plain.training("grads").initial["dense_1.bias"]
+    x, y = batch["image"].astype(np.float64), batch["label"]
+    z = x @ w + b
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    p[np.arange(len(y)), y] -= 1
+    np.testing.assert_allclose(g_plain["grad/dense_1.weight"], x.T @ p / len(y), atol=1e-6)
+
+    step_feeds = {**batch, "lr": np.array(0.1, np.float32), "step": np.array(1, np.int64)}
+    sp, sc = plain.training("step"), clipped.training("step")
+    s_plain, s_clip = run(sp, step_feeds), run(sc, step_feeds)
+
+    def step_norm(c, out):
+        return float(
+            np.sqrt(
+                sum(
+                    np.sum((out[f"next/{k}"].astype(np.float64) - c.initial[k]) ** 2)
+                    for k in c.interface.params
+                )
+            )
+        )
+
+    assert step_norm(sp, s_plain) == pytest.approx(0.1 * norm, rel=1e-4)
+    assert step_norm(sc, s_clip) == pytest.approx(0.1 * 0.01, rel=1e-3)  # lr * clip_norm
+    # in the direction of the raw gradient
+    for k in sp.interface.params:
+        np.testing.assert_allclose(
+            s_clip[f"next/{k}"] - sc.initial[k],
+            -0.1 * g_plain[f"grad/{k}"] * (0.01 / norm),
+            atol=1e-7,
+            err_msg=k,
+        )
+
+
+# ---- 15. f16 attention with a padding mask ---------------------------------------------------
+
+
+def attention_reference(x, mask, w_in, b_in, w_out, b_out, heads):
+    """nn.MultiheadAttention (batch_first, self-attention) with key padding, in float64."""
+    n, s, e = x.shape
+    d = e // heads
+    qkv = x @ w_in.T + b_in
+    q, k, v = (qkv[..., i * e : (i + 1) * e].reshape(n, s, heads, d).transpose(0, 2, 1, 3) for i in range(3))
+    scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(d)
+    scores = np.where(mask[:, None, None, :] > 0, scores, -np.inf)
+    probs = np.exp(scores - scores.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(n, s, e)
+    return ctx @ w_out.T + b_out
+
+
+def test_f16_attention_with_a_padding_mask_is_finite_and_right():
+    src = (
+        "model H {\n    input x: f16[batch, 5, 8]\n    input m: f16[batch, 5]\n"
+        "    output c = attention(x, m, heads=2)\n}\n"
+    )
+    model = ng.compile_source(src, "h.nn").onnx
+    w = {i.name: numpy_helper.to_array(i).astype(np.float64) for i in model.graph.initializer}
+    weights = [
+        w[f"attention_1.{n}"] for n in ("in_proj_weight", "in_proj_bias", "out_proj_weight", "out_proj_bias")
+    ]
+    sess = session(model)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 5, 8)).astype(np.float16)
+    ones = np.ones((3, 5), np.float16)
+    some = ones.copy()
+    some[1, 3:] = 0
+    some[2, 0] = 0
+    for mask in (ones, some):
+        (c,) = sess.run(None, {"x": x, "m": mask})
+        assert c.dtype == np.float16 and c.shape == (3, 5, 8)
+        assert np.isfinite(c).all(), mask
+        ref = attention_reference(x.astype(np.float64), mask, *weights, heads=2)
+        np.testing.assert_allclose(c.astype(np.float64), ref, atol=1e-2, rtol=1e-2)
+
+    # the same model in f32 on the same weights, all keys kept
+    f32 = ng.compile_source(src.replace("f16", "f32"), "h32.nn").onnx
+    for init in f32.graph.initializer:
+        if init.name.startswith("attention_1."):
+            init.CopyFrom(numpy_helper.from_array(w[init.name].astype(np.float32), init.name))
+    (c32,) = session(f32).run(None, {"x": x.astype(np.float32), "m": ones.astype(np.float32)})
+    (c16,) = sess.run(None, {"x": x, "m": ones})
+    np.testing.assert_allclose(c16.astype(np.float32), c32, atol=1e-2, rtol=1e-2)
+
+
+# ---- 16. two top_k_accuracy metrics ----------------------------------------------------------
+
+
+def test_two_top_k_metrics_get_their_own_outputs():
+    src = tiny(
+        "data = digits",
+        "target label: i64[batch]",
+        "loss = cross_entropy(logits, label)",
+        "optimizer = sgd(lr=0.1)",
+        "metrics = [accuracy, top_k_accuracy(k=2), top_k_accuracy(k=3)]",
+    )
+    c = ng.compile_source(src, "t.nn").training("step")
+    assert c.interface.outputs[:4] == ["loss", "accuracy", "top_2_accuracy", "top_3_accuracy"]
+    batch = digits_batch(200)
+    out = run(c, {**batch, "lr": np.array(0.1, np.float32), "step": np.array(1, np.int64)})
+
+    x, y = batch["image"].astype(np.float64), batch["label"]
+    z = x @ c.initial["dense_1.weight"] + c.initial["dense_1.bias"]  # the logits before the step
+    rank = (z > z[np.arange(len(y)), y][:, None]).sum(1)  # how many logits beat the label's
+    want = {
+        "accuracy": np.mean(rank < 1),
+        "top_2_accuracy": np.mean(rank < 2),
+        "top_3_accuracy": np.mean(rank < 3),
+    }
+    assert len(set(want.values())) == 3, want  # the three differ on this batch
+    for k, v in want.items():
+        assert float(out[k]) == pytest.approx(v, abs=1e-6), k
+
+
+# ---- 17. dropout in f64 ----------------------------------------------------------------------
+
+
+def test_dropout_model_in_f64_trains_from_the_cli(tmp_path, capsys):
+    model = (
+        "model D {\n    input image: f64[batch, 64]\n"
+        "    output logits = image | dense(16) | relu | dropout(0.1) | dense(10)\n}\n"
+    )
+    src = tiny(
+        "data = digits",
+        "target label: i64[batch]",
+        "loss = cross_entropy(logits, label)",
+        "metrics = [accuracy]",
+        "epochs = 3",
+        model=model,
+    )
+    (tmp_path / "d.nn").write_text(src)
+    rc, out, err = cli(
+        capsys, "train", tmp_path / "d.nn", "--out", tmp_path / "o", "--epochs", "1", "--quiet"
+    )
+    assert rc == 0, err
+    assert "trained D:" in out
+    history = json.loads((tmp_path / "o" / "history.json").read_text())
+    assert len(history) == 1 and np.isfinite(history[0]["loss"])
+    arrays, _ = load_checkpoint(tmp_path / "o" / "checkpoint.npz")
+    assert arrays["dense_1.weight"].dtype == np.float64
+
+
+# ---- 18. gradcheck -------------------------------------------------------------------------
+
+GC_LINES = ["data = digits", "target label: i64[batch]", "loss = cross_entropy(logits, label)"]
+
+
+def test_gradcheck_passes_on_a_dense_before_batchnorm(tmp_path, capsys):
+    model = (
+        "model G {\n    input image: f32[batch, 64]\n"
+        "    output logits = image | dense(8) | batchnorm | relu | dense(10)\n}\n"
+    )
+    (tmp_path / "g.nn").write_text(tiny(*GC_LINES, model=model))
+    rc, out, err = cli(capsys, "gradcheck", tmp_path / "g.nn")
+    assert "batchnorm_1.scale" in out
+    assert rc == 0 and "ok:" in out, out + err
+
+
+def test_gradcheck_passes_with_clip_norm(tmp_path, capsys):
+    model = (
+        "model G {\n    input image: f32[batch, 64]\n"
+        "    output logits = image | dense(8) | relu | dense(10)\n}\n"
+    )
+    (tmp_path / "g.nn").write_text(tiny(*GC_LINES, "clip_norm = 0.01", model=model))
+    rc, out, err = cli(capsys, "gradcheck", tmp_path / "g.nn")
+    assert rc == 0, out + err
+    assert "ok: worst relative error vs finite differences" in out
+    assert "dense_2.bias" in out and "FAILED" not in out
