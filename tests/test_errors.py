@@ -88,6 +88,19 @@ CASES = [
     ("empty_dims", "model M {\n    input x: f32[]\n    output o = x\n}", 2, "]", "'[]' is empty here", None),
     ("kernel_zero", IMG + "    output o = img | conv2d(4, kernel=0)\n}", 3, "conv2d", "kernel must be 1 or more", None),
     ("pool_stride_zero", IMG + "    output o = img | maxpool(2, stride=0)\n}", 3, "maxpool", "stride must be 1 or more", None),
+    ("batchnorm_eps_zero", HEAD + "    output o = x | batchnorm(eps=0)\n}", 3, "0)", "'eps' of 'batchnorm' must be > 0", None),
+    ("batchnorm_momentum", HEAD + "    output o = x | batchnorm(momentum=5)\n}", 3, "5", "must be in [0, 1]", None),
+    ("layernorm_eps", HEAD + "    output o = x | layernorm(eps=-1)\n}", 3, "-1", "must be > 0", None),
+    ("attention_heads_zero", "model M {\n    input x: f32[batch, 5, 8]\n    output o = attention(x, heads=0)\n}", 3, "0", "'heads' of 'attention' must be >= 1", None),
+    ("dense_on_ints", "model M {\n    input x: i64[batch, 8]\n    output o = x | dense(4)\n}", 3, "dense", "dense needs a float input", "embedding"),
+    ("reshape_as_written", HEAD + "    output o = x | reshape([batch, 3, 5])\n}", 3, "reshape", "into [batch, 3, 5]", None),
+    ("concat_list", HEAD + "    output o = concat([x, x], axis=1)\n}", 3, "[x", "takes its tensors as separate arguments", None),
+    ("c_comment", HEAD + "    output o = x | relu  // note\n}", 3, "/", "'//' does not start a comment", None),
+    ("single_quotes", HEAD + "    output o = x | dense(4, init='zeros')\n}", 3, "'", "unexpected character", "double quotes"),
+    ("matmul_operator", HEAD + "    output o = x @ x\n}", 3, "@", "unexpected character '@'", "matmul(a, b)"),
+    ("pytorch_layer_name", HEAD + "    output o = x | Linear(4)\n}", 3, "Linear", "unknown layer 'Linear'", "'dense'"),
+    ("pytorch_argument_name", HEAD + "    output o = x | softmax(dim=1)\n}", 3, "dim", "no argument 'dim'", "'axis'"),
+    ("python_true", HEAD + "    output o = x | dense(4, bias=True)\n}", 3, "True", "undefined name 'True'", "'true'"),
 ]
 # fmt: on
 
@@ -242,3 +255,15 @@ def test_directory_as_source(tmp_path: Path):
     with pytest.raises(NNError) as info:
         ng.compile_file(tmp_path)
     assert "is a directory" in info.value.message
+
+
+def test_loss_that_reaches_no_parameter():
+    src = (
+        HEAD + "    output o = x | dense(3)\n}\ntrain M {\n    data = digits\n    target label: i64[batch]\n"
+        "    loss = cross_entropy(x, label)\n}\n"
+    )
+    m = ng.compile_source(src, "m.nn")
+    with pytest.raises(NNError) as info:
+        m.training("grads")
+    assert "does not depend on any parameter" in info.value.message
+    assert info.value.span is not None and info.value.span.line == 8
