@@ -362,3 +362,28 @@ def test_gradcheck_passes_with_clip_norm(tmp_path, capsys):
     assert rc == 0, out + err
     assert "ok: worst relative error vs finite differences" in out
     assert "dense_2.bias" in out and "FAILED" not in out
+
+
+def test_a_shared_batchnorm_updates_its_statistics_once_per_application():
+    """bn applied to a and then to b: running = blend(blend(running, stats(a)), stats(b)), as PyTorch."""
+    src = (
+        "model S {\n    input x: f32[batch, 4]\n    bn = batchnorm(momentum=0.1)\n"
+        "    a = x | bn\n    b = (x * 2) | bn\n    output y = (a + b) | dense(3)\n}\n"
+        "train S {\n    data = digits\n    target label: i64[batch]\n"
+        "    loss = cross_entropy(y, label)\n    optimizer = sgd(lr=0.1)\n}\n"
+    )
+    c = ng.compile_source(src, "s.nn").training("grads")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((16, 4)).astype(np.float32)
+    feeds = {"x": x, "label": rng.integers(0, 3, 16)}
+    feeds.update({p: c.initial[p] for p in c.interface.params + c.interface.buffers})
+    sess = session(c.to_onnx())
+    names = [o.name for o in sess.get_outputs()]
+    out = dict(zip(names, sess.run(None, {i.name: feeds[i.name] for i in sess.get_inputs()}), strict=True))
+    m0, v0 = c.initial["bn.running_mean"], c.initial["bn.running_var"]
+    mean1 = 0.9 * m0 + 0.1 * x.mean(0)
+    var1 = 0.9 * v0 + 0.1 * x.var(0, ddof=1)
+    mean2 = 0.9 * mean1 + 0.1 * (2 * x).mean(0)
+    var2 = 0.9 * var1 + 0.1 * (2 * x).var(0, ddof=1)
+    np.testing.assert_allclose(out["next/bn.running_mean"], mean2, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out["next/bn.running_var"], var2, rtol=1e-5, atol=1e-6)

@@ -861,6 +861,10 @@ class _Ctx:
         """Record a buffer's value after a training step (batchnorm running statistics)."""
         self.b.state_updates[buffer] = value
 
+    def latest(self, buffer: str) -> str:
+        """A buffer's value so far in this step: its update by an earlier application, or itself."""
+        return self.b.state_updates.get(buffer, buffer)
+
     def noise(self, like: str, p: float) -> str:
         """A fresh input of uniform [0, 1) noise shaped like `like`, fed anew at every training step."""
         g = self.b.graph

@@ -36,6 +36,7 @@ class LayerCtx(Protocol):
     @property
     def training(self) -> bool: ...
     def update(self, buffer: str, value: str) -> None: ...
+    def latest(self, buffer: str) -> str: ...
     def noise(self, like: str, p: float) -> str: ...
     def scalar(self, value: float, like: str) -> str: ...
     def shared(self, instance: str, local: str) -> str: ...
@@ -310,8 +311,9 @@ def _batchnorm_train(ctx: LayerCtx, x, scale, bias, mean, var, eps: float, momen
     )
     keep, m = ctx.scalar(1.0 - momentum, x), ctx.scalar(momentum, x)
     blend = lambda old, new: ctx.op("add", [ctx.op("mul", [old, keep]), ctx.op("mul", [new, m])])
-    ctx.update(mean, blend(mean, ctx.op("reshape", [mu], shape=(c,))))
-    ctx.update(var, blend(var, unbiased))
+    # a batchnorm applied twice (shared) updates its statistics twice, in order, as PyTorch does
+    ctx.update(mean, blend(ctx.latest(mean), ctx.op("reshape", [mu], shape=(c,))))
+    ctx.update(var, blend(ctx.latest(var), unbiased))
     return y
 
 

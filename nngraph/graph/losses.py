@@ -147,7 +147,8 @@ def top_k_accuracy(ctx: LayerCtx, xs: list[str], a: dict) -> str:
 
 @layer("mae", [], n_tensors=2, doc="mean absolute error, as a metric")
 def mae(ctx: LayerCtx, xs: list[str], a: dict) -> str:
-    return l1(ctx, xs, a)
+    _pair(ctx, *xs, "mae")
+    return _mean(ctx, ctx.op("abs", [ctx.op("sub", xs)]))
 
 
 LOSSES = ("cross_entropy", "binary_cross_entropy", "mse", "l1", "huber")

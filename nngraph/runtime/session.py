@@ -13,6 +13,19 @@ import onnxruntime as ort
 from nngraph.errors import NNError
 from nngraph.runtime.bundle import Bundle, read_bundle
 
+
+def _kind_hint(model: str | bytes) -> str | None:
+    """What a file that is not an ONNX model probably is."""
+    if isinstance(model, bytes):
+        return None
+    suffix = Path(model).suffix.lower()
+    if suffix == ".nn":
+        return f"{model} is nngraph source: compile it first (nngraph compile {model} -o model.onnx)"
+    if suffix in (".npz", ".npy"):
+        return f"{model} holds arrays (a checkpoint or data), not a model; give the .onnx beside it"
+    return None
+
+
 #: What onnxruntime raises when a run fails (its own classes, not RuntimeError).
 ORT_ERRORS = tuple(
     getattr(ort.capi.onnxruntime_pybind11_state, n)
@@ -127,7 +140,7 @@ class Session:
         try:
             self._sess = ort.InferenceSession(model, opts, providers=providers)
         except Exception as e:  # onnxruntime raises its own types for a corrupt or unsupported file
-            raise NNError(f"onnxruntime cannot load the model: {e}") from None
+            raise NNError(f"onnxruntime cannot load the model: {e}", hint=_kind_hint(model)) from None
         self.device = "cuda" if self._sess.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
         if device == "cuda" and self.device != "cuda":
             raise NNError(
