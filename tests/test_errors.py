@@ -100,6 +100,8 @@ CASES = [
     ("matmul_operator", HEAD + "    output o = x @ x\n}", 3, "@", "unexpected character '@'", "matmul(a, b)"),
     ("pytorch_layer_name", HEAD + "    output o = x | Linear(4)\n}", 3, "Linear", "unknown layer 'Linear'", "'dense'"),
     ("pytorch_argument_name", HEAD + "    output o = x | softmax(dim=1)\n}", 3, "dim", "no argument 'dim'", "'axis'"),
+    ("output_missing_equals", HEAD + "    output o x | relu\n}", 3, "x |", "expected '=' after 'output o'", None),
+    ("lstm_on_2d", HEAD + "    output o = x | lstm(4)\n}", 3, "lstm", "lstm expects", "reshape([batch, 4, 4])"),
     ("python_true", HEAD + "    output o = x | dense(4, bias=True)\n}", 3, "True", "undefined name 'True'", "'true'"),
 ]
 # fmt: on

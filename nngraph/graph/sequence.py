@@ -32,8 +32,13 @@ def _seq_input(ctx: LayerCtx, x: str, what: str, static_seq: bool) -> tuple[int 
     t = ctx.type(x)
     if t.rank != 3 or t.dtype not in FLOATS:
         hint = None
-        if t.rank == 2:
-            hint = "reshape it into steps first, e.g. reshape([batch, 8, 8]) for 8 rows of 8 pixels"
+        if t.rank == 2 and isinstance(t.shape[1], int):
+            f = t.shape[1]
+            steps = max((d for d in range(1, int(f**0.5) + 1) if f % d == 0), default=1)
+            hint = (
+                f"reshape it into steps first, e.g. reshape([{t.shape[0]}, {steps}, {f // steps}]) "
+                f"for {steps} steps of {f // steps} features"
+            )
         ctx.fail(
             f"{what} expects a float [batch, seq, features] input, got {t}",
             expected="a 3-D float tensor [batch, seq, features]",

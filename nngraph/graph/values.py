@@ -63,7 +63,7 @@ def describe(v: Any) -> str:
     if isinstance(v, str):
         return f'the string "{v}"'
     if isinstance(v, list):
-        return "a list"
+        return "an empty list" if not v else "a list"
     return type(v).__name__
 
 

@@ -25,7 +25,9 @@ def _load(data: str, input_name: str, target_name: str, input_rank: int) -> data
         return datasets.load_npz(path, [input_name], [target_name])
     if path.suffix == ".csv":
         return datasets.load_csv(path, [input_name], [target_name])
-    raise NNError(f"unknown data '{data}'", expected="digits, a .npz file or a .csv file")
+    raise NNError(f"unknown data '{data}'", expected="digits, a .npz file or a .csv file").suggest(
+        data, ["digits"]
+    )
 
 
 def evaluate_file(

@@ -329,6 +329,13 @@ def _unknown_statement(c: _Ctx) -> NNError | None:
             expected="a statement: name = expression, input, output, return or repeat",
             hint=f"did you mean '{best}'?",
         )
+    if len(c.before) >= 3 and str(c.before[-3]) == "output" and c.before[-2].type == "NAME":
+        name = c.before[-2]  # `output y x | dense(4)`: the '=' belongs between y and x
+        return NNError(
+            f"expected '=' after 'output {name}', found {_describe(p)}",
+            c.span_of(p),
+            expected=f"output {name} = expression",
+        )
     return NNError(
         f"expected '=' after '{p}', found {_describe(t)}",
         c.here(),
