@@ -387,3 +387,17 @@ def test_a_shared_batchnorm_updates_its_statistics_once_per_application():
     var2 = 0.9 * var1 + 0.1 * (2 * x).var(0, ddof=1)
     np.testing.assert_allclose(out["next/bn.running_mean"], mean2, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(out["next/bn.running_var"], var2, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kw", [{"epochs": 0}, {"empty": True}])
+def test_fit_refuses_zero_epochs_and_no_samples(kw):
+    tr = ng.compile_source(
+        tiny("data = digits", "target label: i64[batch]", "loss = cross_entropy(logits, label)")
+    ).trainer(progress=False)
+    with pytest.raises(ng.NNError) as info:
+        if kw.get("empty"):
+            tr.fit(np.zeros((0, 64), np.float32), np.zeros(0, np.int64), epochs=1)
+        else:
+            tr.fit(epochs=kw["epochs"])
+    assert ("epochs must be" in info.value.message) or ("no samples" in info.value.message)
+    assert tr.step == 0

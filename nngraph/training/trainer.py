@@ -172,8 +172,12 @@ class Trainer:
         self, X=None, y=None, epochs: int | None = None, dataset: datasets.Dataset | None = None
     ) -> Result:
         spec = self.spec
+        if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
+            raise NNError(f"epochs must be an integer >= 1, got {epochs!r}")
         epochs = epochs or spec.epochs
         ds = dataset if dataset is not None else self.dataset(X, y)
+        if len(ds) == 0:
+            raise NNError(f"the data '{ds.name}' has no samples to train on")
         train, held = ds.split(spec.validation, self.seed) if spec.validation > 0 else (ds, None)
         per_epoch = math.ceil(len(train) / spec.batch)
         total = per_epoch * epochs
