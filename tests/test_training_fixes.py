@@ -401,3 +401,18 @@ def test_fit_refuses_zero_epochs_and_no_samples(kw):
             tr.fit(epochs=kw["epochs"])
     assert ("epochs must be" in info.value.message) or ("no samples" in info.value.message)
     assert tr.step == 0
+
+
+def test_adam_in_float16_survives_a_zero_gradient(tmp_path: Path):
+    """eps=1e-8 is 0 in float16; kept at float16's smallest step, 0/0 cannot happen (bias before batchnorm)."""
+    rng = np.random.default_rng(0)
+    data = tmp_path / "h.npz"
+    np.savez(data, x=rng.standard_normal((64, 8)).astype(np.float16), label=rng.integers(0, 3, 64))
+    src = (
+        "model H {\n    input x: f16[batch, 8]\n    output y = x | dense(4) | batchnorm | relu | dense(3)\n}\n"
+        f'train H {{\n    data = npz("{data}")\n    target label: i64[batch]\n'
+        "    loss = cross_entropy(y, label)\n    optimizer = adam(lr=1e-3)\n    epochs = 3\n}\n"
+    )
+    result = ng.compile_source(src, str(tmp_path / "h.nn")).trainer(progress=False).fit()
+    assert all(np.isfinite(row["loss"]) and np.isfinite(row["val_loss"]) for row in result.history)
+    assert result.steps >= 6

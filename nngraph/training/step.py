@@ -93,7 +93,11 @@ class _Adder:
         return self.g.add(f"update/{name}", name, inputs, t, self.span, full, scope="update")
 
     def const(self, value: float, dtype: str = "f32") -> str:
-        arr = np.asarray(value, dtype=TensorType(dtype, ()).np_dtype)
+        np_dtype = TensorType(dtype, ()).np_dtype
+        if 0 < value < np.finfo(np_dtype).smallest_subnormal:
+            # e.g. Adam's eps=1e-8 in float16: rounding it to 0 would make 0/0 on a zero gradient
+            value = float(np.finfo(np_dtype).smallest_subnormal)
+        arr = np.asarray(value, dtype=np_dtype)
         return self.g.add("update/const", "const", [], TensorType(dtype, ()), self.span, value=arr)
 
     def input(self, name: str, t: TensorType) -> str:
