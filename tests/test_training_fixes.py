@@ -416,3 +416,16 @@ def test_adam_in_float16_survives_a_zero_gradient(tmp_path: Path):
     result = ng.compile_source(src, str(tmp_path / "h.nn")).trainer(progress=False).fit()
     assert all(np.isfinite(row["loss"]) and np.isfinite(row["val_loss"]) for row in result.history)
     assert result.steps >= 6
+
+
+def test_a_diverging_run_names_only_a_checkpoint_it_wrote(tmp_path: Path, capsys):
+    src = tiny(
+        "data = digits",
+        "target label: i64[batch]",
+        "loss = cross_entropy(logits, label)",
+        "optimizer = sgd(lr=1e38)",
+    )
+    (tmp_path / "nan.nn").write_text(src)
+    rc, _, err = cli(capsys, "train", tmp_path / "nan.nn", "--out", tmp_path / "out", "--quiet")
+    assert rc == 1 and "the loss became" in err
+    assert "no checkpoint was written yet" in err and not (tmp_path / "out" / "checkpoint.npz").exists()

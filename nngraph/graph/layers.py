@@ -415,8 +415,26 @@ _ATTR_KINDS = {
     "alpha": "float",
     "eps": "float",
     "approximate": "choice:none|tanh",
+    "axes": "ints",
+    "keepdims": "int",
 }
 _WRAPPED_OPS = {"conv", "maxpool", "avgpool", "batchnorm", "layernorm", "embedding", "reshape", "dropout"}
+#: Operators the compiler makes for itself (gradients, fusions, the pieces of sequence layers):
+#: not layers a .nn file calls.
+_INTERNAL_OPS = {
+    "batchnorm_train",
+    "broadcast_like",
+    "causal_fill",
+    "conv_gemm",
+    "conv_patches",
+    "dim_size",
+    "gemm",
+    "positions",
+    "recurrent",
+    "reshape_like",
+    "sinusoid",
+    "softmax_cross_entropy",
+}
 
 
 def _primitive(op: registry.Op) -> LayerDef:
@@ -445,6 +463,7 @@ def all_layers() -> dict[str, LayerDef]:
     from nngraph.graph import losses, sequence  # noqa: F401  (register the loss, metric and sequence layers)
 
     for name, op in registry.all_ops().items():
-        if name not in _WRAPPED_OPS and name not in LAYERS:
+        internal = name in _INTERNAL_OPS or "_grad" in name
+        if name not in _WRAPPED_OPS and name not in LAYERS and not internal:
             LAYERS[name] = _primitive(op)
     return LAYERS

@@ -75,6 +75,19 @@ def available_devices() -> list[str]:
     return ["cpu"] + (["cuda"] if "CUDAExecutionProvider" in ort.get_available_providers() else [])
 
 
+def open_session(model: Any, opts: ort.SessionOptions, providers: list, quiet: bool) -> ort.InferenceSession:
+    """An InferenceSession; `quiet` (device "auto") hides onnxruntime's own log while it tries
+    CUDA, because a CUDA provider that fails to load is no error there: the CPU runs instead."""
+    if not quiet:
+        return ort.InferenceSession(model, opts, providers=providers)
+    opts.log_severity_level = 4
+    ort.set_default_logger_severity(4)
+    try:
+        return ort.InferenceSession(model, opts, providers=providers)
+    finally:
+        ort.set_default_logger_severity(2)  # onnxruntime's default: warnings and above
+
+
 def _providers(device: str) -> list[str]:
     if device == "cpu":
         return ["CPUExecutionProvider"]
@@ -135,10 +148,8 @@ class Session:
                 )
             if "CUDAExecutionProvider" in providers:
                 providers[0] = ("CUDAExecutionProvider", {"enable_cuda_graph": "1"})
-        if device == "auto":
-            opts.log_severity_level = 4  # a CUDA provider that fails to load is not an error here
         try:
-            self._sess = ort.InferenceSession(model, opts, providers=providers)
+            self._sess = open_session(model, opts, providers, quiet=device == "auto")
         except Exception as e:  # onnxruntime raises its own types for a corrupt or unsupported file
             raise NNError(f"onnxruntime cannot load the model: {e}", hint=_kind_hint(model)) from None
         self.device = "cuda" if self._sess.get_providers()[0] == "CUDAExecutionProvider" else "cpu"

@@ -12,7 +12,7 @@ import numpy as np
 import onnxruntime as ort
 
 from nngraph.errors import NNError
-from nngraph.runtime.session import ORT_ERRORS, _providers, run_error
+from nngraph.runtime.session import ORT_ERRORS, _providers, open_session, run_error
 
 
 def session_options(threads: int | None) -> ort.SessionOptions:
@@ -36,10 +36,11 @@ class Stepper:
         device: str = "cpu",
         threads: int | None = None,
     ):
-        self.sess = ort.InferenceSession(
+        self.sess = open_session(
             model if isinstance(model, bytes) else str(model),
             session_options(threads),
-            providers=_providers(device),
+            _providers(device),
+            quiet=device == "auto",
         )
         self.device = "cuda" if self.sess.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
         if device == "cuda" and self.device != "cuda":

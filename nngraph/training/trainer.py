@@ -69,6 +69,7 @@ class Trainer:
         self.best: float | None = None
         self.patience_left: int | None = None
         self.stopped_early = False
+        self._checkpointed = False  # whether out/checkpoint.npz holds this run's state (or the resumed one)
         self.step_c = compile_training(prog, spec, self.seed, "step")
         self.eval_c = compile_training(prog, spec, self.seed, "eval")
         self.iface = self.step_c.interface
@@ -154,6 +155,9 @@ class Trainer:
         es = meta.get("early_stopping") or {}
         self.best, self.patience_left = es.get("best"), es.get("patience_left")
         self.stopped_early = bool(es.get("stopped", False))
+        self._checkpointed = (
+            self.out is not None and Path(path).resolve() == (self.out / "checkpoint.npz").resolve()
+        )
 
     def evaluate(self, ds: datasets.Dataset, batch: int = 512) -> dict[str, float]:
         state = self.stepper.state()
@@ -206,7 +210,14 @@ class Trainer:
                 out = self.stepper.run(feeds)
                 loss = float(out["loss"])
                 if not math.isfinite(loss):
-                    ck = f"; the last good checkpoint is {self.out / 'checkpoint.npz'}" if self.out else ""
+                    ck = ""
+                    if self.out is not None:
+                        last = self.out / "checkpoint.npz"
+                        ck = (
+                            f"; the last good checkpoint is {last} (epoch {self.epoch})"
+                            if self._checkpointed
+                            else "; no checkpoint was written yet"
+                        )
                     raise NNError(
                         f"the loss became {loss} at step {self.step} (epoch {self.epoch + 1}){ck}",
                         hint="lower the learning rate, or set clip_norm in the train section",
@@ -315,6 +326,7 @@ class Trainer:
             },
         }
         save_checkpoint(path, self.stepper.state(), meta)
+        self._checkpointed = True
 
     def inference_model(self):
         """The inference model (dropout gone, running statistics) with the trained weights."""

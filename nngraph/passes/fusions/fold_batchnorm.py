@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from nngraph.graph.ir import Graph
+from nngraph.graph.types import TensorType
 from nngraph.passes.rewrite import const_value, new_const, new_op, only_consumer
 from nngraph.passes.rule import Match, Rule
 
@@ -37,12 +38,15 @@ def rewrite(graph: Graph, m: Match) -> str:
     b = const_value(graph, conv["inputs"][2]).astype(np.float64) if len(conv["inputs"]) == 3 else 0.0
     new_w = (w.astype(np.float64) * s.reshape(-1, *([1] * (w.ndim - 1)))).astype(w.dtype)
     new_b = ((b - mean) * s + shift).astype(w.dtype)
-    if only_consumer(graph, w_id, m["conv"]) and graph.node(w_id)["op"] == "param":
-        graph.node(w_id)["value"] = new_w  # the folded weight keeps its name (conv2d_1.weight)
-        w_node = w_id
+    if graph.node(w_id)["op"] == "param":
+        # new names: a folded value under the old name (conv2d_1.weight) would mislead anyone
+        # copying weights by name; the bias takes the layer's name too
+        layer = w_id.rsplit(".", 1)[0]
+        w_node = _folded(graph, f"{layer}.folded_weight", new_w, w_id)
+        b_node = _folded(graph, f"{layer}.folded_bias", new_b, w_id)
     else:
         w_node = new_const(graph, new_w, m["conv"])
-    b_node = new_const(graph, new_b, m["conv"])
+        b_node = new_const(graph, new_b, m["conv"])
     return new_op(
         graph,
         "conv",
@@ -51,6 +55,23 @@ def rewrite(graph: Graph, m: Match) -> str:
         m["bn"],
         rule="fold_batchnorm",
         replaced=[m["conv"], m["bn"]],
+    )
+
+
+def _folded(graph: Graph, name: str, value: np.ndarray, like: str) -> str:
+    """A parameter holding a folded value, named for what it is (the original is left to DCE)."""
+    d = graph.node(like)
+    t = TensorType(d["type"].dtype, tuple(value.shape))
+    return graph.add(
+        name,
+        "param",
+        [],
+        t,
+        d.get("span"),
+        value=value,
+        trainable=False,
+        init="folded",
+        order=d.get("order", 0),
     )
 
 
