@@ -324,6 +324,9 @@ def main(argv: list[str] | None = None) -> int:
     except NNError as e:
         print(e.render(), file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `nngraph graph f.nn | head`: the reader left, which is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (OSError, MemoryError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

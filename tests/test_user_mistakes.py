@@ -374,3 +374,20 @@ def test_train_picks_the_only_model_with_a_train_section(tmp_path, monkeypatch, 
 
     arrays, meta = load_checkpoint(tmp_path / "o" / "checkpoint.npz")
     assert meta["model"] == "B" and arrays["dense_1.weight"].shape == (64, 12)
+
+
+def test_eval_of_a_training_model_says_so(tmp_path, capsys):
+    (tmp_path / "f.nn").write_text(tiny(*OK_LINES))
+    assert cli(capsys, "compile", tmp_path / "f.nn", "--train", "-o", tmp_path / "step.onnx")[0] == 0
+    rc, _, err = cli(capsys, "eval", tmp_path / "step.onnx")
+    assert rc == 1 and "is a training model" in err
+
+
+def test_graph_into_a_closed_pipe_is_quiet():
+    r = subprocess.run(
+        f"{sys.executable} -m nngraph.cli graph {ROOT / 'examples' / 'resnet50.nn'} | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+    )
+    assert r.stdout.startswith("# model") and "Broken pipe" not in r.stderr and "Traceback" not in r.stderr

@@ -36,6 +36,11 @@ def evaluate_file(
     sess = Session(model, device=device)
     meta = sess._sess.get_modelmeta().custom_metadata_map
     train = json.loads(meta["nngraph_train"]) if "nngraph_train" in meta else None
+    if "nngraph_training" in meta:
+        raise NNError(
+            f"{model} is a training model (step or gradients), not an inference model",
+            expected="the model.onnx that nngraph train writes, or one from nngraph compile without --train",
+        )
     if len(sess.inputs) != 1:
         raise NNError("eval scores models with one input", expected="a model with one input")
     ((name, (shape, _)),) = sess.inputs.items()
