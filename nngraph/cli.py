@@ -129,7 +129,17 @@ def cmd_train(args) -> int:
         if not ck.is_file():
             raise NNError(f"--resume: no checkpoint at {ck}")
         tr.resume(ck)
-    result = tr.fit(epochs=args.epochs)
+    try:
+        result = tr.fit(epochs=args.epochs)
+    except KeyboardInterrupt:
+        ck = out / "checkpoint.npz"
+        left = (
+            f"{ck} holds epoch {tr.epoch}; --resume continues from there"
+            if tr.epoch and ck.is_file()
+            else "no epoch finished, so no checkpoint was written"
+        )
+        print(f"\ninterrupted at step {tr.step}: {left}", file=sys.stderr)
+        return 130
     if args.json:
         print(json.dumps(result.summary()))
     else:

@@ -14,8 +14,13 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         from nngraph.errors import NNError
 
         raise NNError(f"cannot write {path}: it is a directory", expected="a file name, e.g. model.onnx")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:  # name the file asked for, not the temporary one
+        from nngraph.errors import NNError
+
+        raise NNError(f"cannot write {path}: {e.strerror}") from None
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions

@@ -168,6 +168,28 @@ def _spec(value_info) -> TensorSpec:
     return TensorSpec(shape, _ONNX_ELEM.get(t.elem_type, str(t.elem_type)))
 
 
+def _number(v: Any, what: str, positive: bool = False) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise NNError(f"{what}={v!r} is not a number") from None
+    if not np.isfinite(f) or (positive and f <= 0):
+        raise NNError(f"{what}={v!r} must be a finite number" + (" > 0" if positive else ""))
+    return f
+
+
+def _values(v: Any, what: str, channels: int | None, positive: bool = False) -> float | list[float]:
+    """One number, or one per channel (axis 1 of the input)."""
+    if np.ndim(v) == 0:
+        return _number(v, what, positive)
+    if np.ndim(v) != 1:
+        raise NNError(f"{what} must be a number or a list with one number per channel, got {v!r}")
+    vals = [_number(x, what, positive) for x in v]
+    if channels is not None and len(vals) != channels:
+        raise NNError(f"{what} has {len(vals)} values, but the input has {channels} channels (axis 1)")
+    return vals
+
+
 def write_bundle(
     model: str | os.PathLike | bytes,
     out: str | os.PathLike | None = None,
@@ -200,7 +222,10 @@ def write_bundle(
     else:
         if not Path(model).is_file():
             raise NNError(f"model file not found: {model}")
-        proto = onnx.load(str(model))
+        try:
+            proto = onnx.load(str(model))
+        except Exception as e:  # DecodeError: not an ONNX file
+            raise NNError(f"{model} is not an ONNX model ({type(e).__name__})") from None
     initializers = {i.name for i in proto.graph.initializer}
     inputs = {i.name: _spec(i) for i in proto.graph.input if i.name not in initializers}
     outputs = {o.name: _spec(o) for o in proto.graph.output}
@@ -213,10 +238,18 @@ def write_bundle(
             ).suggest(name, have)
     pre: dict[str, Preprocess] = {}
     if scale is not None or mean is not None or std is not None:
-        pre[input or next(iter(inputs))] = Preprocess(
-            None if scale is None else float(scale),
-            None if mean is None else (float(mean) if np.ndim(mean) == 0 else [float(v) for v in mean]),
-            None if std is None else (float(std) if np.ndim(std) == 0 else [float(v) for v in std]),
+        name = input or next(iter(inputs))
+        spec = inputs[name]
+        if not str(spec.dtype).startswith("f"):
+            raise NNError(
+                f"preprocessing (scale, mean, std) needs a float input; '{name}' is {spec.dtype}",
+                hint="integer inputs such as token ids are fed as they are",
+            )
+        channels = spec.shape[1] if len(spec.shape) > 1 and isinstance(spec.shape[1], int) else None
+        pre[name] = Preprocess(
+            None if scale is None else _number(scale, "scale"),
+            None if mean is None else _values(mean, "mean", channels),
+            None if std is None else _values(std, "std", channels, positive=True),
         )
     labels_output = None
     if labels is not None:

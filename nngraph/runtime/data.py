@@ -262,14 +262,15 @@ def load_csv(
     target_names: str | Sequence[str],
     label_column: int | str = -1,
     delimiter: str = ",",
+    float_labels: bool = False,
 ) -> Dataset:
     """A numeric CSV file: one row per sample, an optional header row (detected when the
     first row is not all numbers), one label column and the rest features.
 
     Gives one input, ``input_names[0]`` f32 [N, F] with every column but the label, and
-    one target, ``target_names[0]`` i64 [N] with the label column. ``label_column`` is a
-    column index (negative counts from the end) or, with a header, a column name.
-    Empty lines are skipped.
+    one target, ``target_names[0]`` i64 [N] with the label column (f64 with ``float_labels``,
+    for regression targets). ``label_column`` is a column index (negative counts from the
+    end) or, with a header, a column name. Empty lines are skipped.
     """
     path = Path(path)
     ins, tgs = _names(input_names, "input"), _names(target_names, "target")
@@ -297,7 +298,7 @@ def load_csv(
         return NNError(msg, span=Span(str(path), line, 1, line, 1), **kw)
 
     header: list[str] | None = None
-    if any(_float_or_none(c) is None for c in rows[0][1]):
+    if all(_float_or_none(c) is None for c in rows[0][1]):  # a header names every column
         header = [c.strip() for c in rows[0][1]]
         rows = rows[1:]
         if not rows:
@@ -332,10 +333,25 @@ def load_csv(
         for c, cell in enumerate(row):
             v = _float_or_none(cell)
             if v is None:
-                raise at(line, f"'{path}' line {line}, column {c + 1}: '{cell.strip()}' is not a number")
+                hint = None
+                if width == 1 and any(d in cell for d in ";\t"):
+                    hint = "only commas separate columns"
+                raise at(
+                    line, f"'{path}' line {line}, column {c + 1}: '{cell.strip()}' is not a number", hint=hint
+                )
             data[r, c] = v
     labels = data[:, col]
-    bad = np.flatnonzero(~np.isfinite(labels) | (labels != np.round(labels)))
+    features = np.delete(data, col, axis=1)
+    with np.errstate(over="ignore"):
+        small = features.astype(np.float32)
+    over = np.argwhere(np.isfinite(features) & ~np.isfinite(small))
+    if over.size:
+        r, c = over[0]
+        line = rows[int(r)][0]
+        raise at(line, f"'{path}' line {line}: the value {features[r, c]:g} overflows float32")
+    if float_labels:
+        return Dataset({ins[0]: small}, {tgs[0]: labels}, path.name)
+    bad = np.flatnonzero(~np.isfinite(labels) | (labels != np.round(labels)) | (np.abs(labels) >= 2.0**62))
     if bad.size:
         line = rows[int(bad[0])][0]
         raise at(
@@ -343,8 +359,7 @@ def load_csv(
             f"'{path}' line {line}: the label {labels[bad[0]]:g} is not an integer",
             hint=f"labels are the class numbers 0, 1, 2, ...; is column {col + 1} the label column?",
         )
-    features = np.delete(data, col, axis=1).astype(np.float32)
-    return Dataset({ins[0]: features}, {tgs[0]: labels.astype(np.int64)}, path.name)
+    return Dataset({ins[0]: small}, {tgs[0]: labels.astype(np.int64)}, path.name)
 
 
 # ---- checking data against a model --------------------------------------------------
@@ -481,6 +496,14 @@ def check_against(
                     if lo >= 1 and hi == classes
                     else f"give the model {int(hi) + 1} classes, or drop the samples out of range"
                 ),
+            )
+    for name, a in {**out_in, **out_tg}.items():  # a NaN trains to a NaN loss, far from its cause
+        if a.dtype.kind == "f" and a.size and not np.isfinite(a).all():
+            bad = np.argwhere(~np.isfinite(a))[0]
+            raise NNError(
+                f"data '{name}' of '{dataset.name}' holds {a[tuple(bad)]} at sample {bad[0]} "
+                f"(index {list(map(int, bad))}): training needs finite numbers",
+                hint="drop or fill the missing values first",
             )
     return Dataset(out_in, out_tg, dataset.name)
 

@@ -50,12 +50,29 @@ def evaluate_file(
     if train and not everything and train["validation"] > 0 and _same_data(data, train):
         _, ds = ds.split(train["validation"], train["seed"])
         split = f"held-out {train['validation']:g}"
+    if len(ds) == 0:
+        raise NNError(
+            f"no samples to score in the {split} split of '{data}'",
+            hint="--all scores every sample" if split != "all" else None,
+        )
     n, correct, nll, sq, elems = 0, 0.0, 0.0, 0.0, 0
     out_name = sess.outputs[0]
     for feeds in ds.batches(batch, 0, epoch=0, shuffle=False):
         y = feeds.pop(target)
         pred = sess.run(feeds)[out_name].astype(np.float64)
         n += len(y)
+        if pred.ndim == y.ndim + 1:  # class scores: the labels must be class numbers
+            classes = pred.shape[-1]
+            if not np.issubdtype(y.dtype, np.integer):
+                raise NNError(
+                    f"'{target}' holds {y.dtype} values, but the model outputs scores for {classes} classes",
+                    expected=f"integer labels in 0..{classes - 1}",
+                )
+            if y.size and (y.min() < 0 or y.max() >= classes):
+                raise NNError(
+                    f"labels of '{target}' range over {y.min()}..{y.max()}, but the model has {classes} classes",
+                    expected=f"labels in 0..{classes - 1}",
+                )
         if np.issubdtype(y.dtype, np.integer) and pred.ndim == y.ndim + 1:
             correct += float((pred.argmax(-1) == y).sum())
             z = pred - pred.max(-1, keepdims=True)

@@ -128,9 +128,16 @@ class Session:
         cuda_graph: bool = False,
     ):
         opts = ort.SessionOptions()
+        if not isinstance(model, (str, bytes, os.PathLike)):
+            raise NNError(f"Session takes an .onnx path or the model's bytes, got {type(model).__name__}")
+        if not isinstance(device, str):
+            raise NNError(f"device={device!r} is not a device", expected="'cpu', 'cuda' or 'auto'")
         for what, n in (("threads", threads), ("inter_threads", inter_threads)):
-            if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 0):
-                raise NNError(f"{what}={n!r} is not a thread count", expected="an integer >= 1, or None")
+            if n is not None and (not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= 1024):
+                raise NNError(
+                    f"{what}={n!r} is not a thread count",
+                    expected="an integer from 1 to 1024, or None (one per core)",
+                )
         if threads:
             opts.intra_op_num_threads = threads
         if inter_threads:
@@ -179,6 +186,11 @@ class Session:
         return self._check_dims(feeds)[0]
 
     def _check_dims(self, feeds: dict[str, Any]) -> tuple[dict[str, Any], dict[str, int]]:
+        if not isinstance(feeds, dict):
+            raise InputError(
+                f"run() takes the inputs by name, got {type(feeds).__name__}",
+                expected="a dict such as {" + ", ".join(f"'{n}': array" for n in self.inputs) + "}",
+            )
         for name in feeds:
             if name not in self.inputs:
                 raise InputError(
@@ -197,7 +209,14 @@ class Session:
             if isinstance(value, ort.OrtValue):  # already on a device: check without copying
                 arr, have_shape, have_dtype = value, tuple(value.shape()), _NP_OF_ORT.get(value.data_type())
             else:
-                arr = np.asarray(value)
+                try:
+                    arr = np.asarray(value)
+                except ValueError as e:  # a ragged list
+                    raise InputError(f"input '{name}' is not a rectangular array: {e}") from None
+                if isinstance(value, (list, tuple)) and arr.dtype.kind in "fiub" and dtype is not None:
+                    arr = (
+                        arr.astype(dtype) if np.can_cast(arr.dtype, dtype, "same_kind") else arr
+                    )  # plain lists
                 have_shape, have_dtype = arr.shape, arr.dtype
             if dtype is not None and have_dtype != dtype:
                 raise InputError(
@@ -326,5 +345,11 @@ class Session:
                 )
             input = next(iter(self.inputs))
         out = self.run({input: self.prepare(input, raw)})[self.bundle.labels_output or self.outputs[0]]
+        if out.ndim != 2:
+            raise NNError(
+                f"classify gives one label per sample, but the output is {list(out.shape)} "
+                "(scores per position?)",
+                hint="run the session and take the argmax over the last axis yourself",
+            )
         probs = self.bundle.probabilities(out)
         return [self.bundle.labels[i] for i in probs.argmax(-1).reshape(-1)], probs

@@ -261,7 +261,7 @@ def read_train(t: ast.TrainDef) -> TrainSpec:
                 + "".join(f" or {w}" for w in watched[1:])
                 + " (metrics = [...] measures more)",
             ).suggest(str(early.args["metric"]), [*watched, *METRICS])
-    return TrainSpec(
+    spec = TrainSpec(
         model=t.name,
         span=t.span,
         targets=t.targets,
@@ -277,6 +277,14 @@ def read_train(t: ast.TrainDef) -> TrainSpec:
         clip_norm=num("clip_norm", float, None, lo=0.0),
         early_stopping=early,
     )
+    if early is not None and early.args["metric"] != "loss" and spec.validation == 0:
+        raise NNError(
+            f"early_stopping watches {early.args['metric']}, which is measured on held-out data, "
+            "but validation = 0 holds none out",
+            early.spans.get("metric", early.span),
+            expected="validation > 0 (e.g. 0.2), or early_stopping(metric=loss)",
+        )
+    return spec
 
 
 def data_file(spec: TrainSpec) -> Path | None:

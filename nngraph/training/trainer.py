@@ -62,6 +62,7 @@ class Trainer:
     ):
         self.prog, self.spec = prog, spec
         self.seed = spec.seed if seed is None else seed
+        self._seed_given = seed is not None
         self.device, self.threads = device, threads
         self.out = Path(out) if out is not None else None
         self.progress = progress
@@ -107,8 +108,11 @@ class Trainer:
                 ds = datasets.load_digits(in_names[0], tg_names[0], flat=len(shape) == 2)
             else:
                 path = data_file(self.spec)
-                loader = datasets.load_npz if d.name == "npz" else datasets.load_csv
-                ds = loader(path, in_names, tg_names)
+                if d.name == "npz":
+                    ds = datasets.load_npz(path, in_names, tg_names)
+                else:  # a float target (mse, l1, huber) reads its column as numbers, not classes
+                    floats = len(tg) == 1 and next(iter(tg.values()))[1].startswith("f")
+                    ds = datasets.load_csv(path, in_names, tg_names, float_labels=floats)
         classes = self._num_classes()
         return datasets.check_against(ds, ins, tg, classes)
 
@@ -149,6 +153,15 @@ class Trainer:
         if meta.get("source_sha256") not in (None, self.step_c.graph.source_hash):
             print("warning: the checkpoint was made from a different source", file=sys.stderr)
         _check_fits(arrays, self.step_c.initial, path, self.spec.model)
+        saved = meta.get("seed")
+        if saved is not None and int(saved) != self.seed:
+            if self._seed_given:  # the split, batch order and dropout masks all follow the seed
+                raise NNError(
+                    f"the checkpoint {path} was trained with seed {saved}, not {self.seed}",
+                    hint=f"resume with --seed {saved} (or without --seed): another seed would change the "
+                    "held-out split, and held-out scores would include samples training has seen",
+                )
+            self.seed = int(saved)
         self.stepper = Stepper(self.step_c.to_onnx().SerializeToString(), arrays, self.device, self.threads)
         self.step, self.epoch = int(meta["step"]), int(meta["epoch"])
         self.history = list(meta.get("history", []))

@@ -69,7 +69,7 @@ def _folded(graph: Graph, name: str, value: np.ndarray, like: str) -> str:
         t,
         d.get("span"),
         value=value,
-        trainable=False,
+        trainable=True,
         init="folded",
         order=d.get("order", 0),
     )
