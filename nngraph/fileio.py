@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from glob import escape as glob_escape
 from pathlib import Path
 
 
@@ -30,6 +31,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        for stale in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):  # left by a killed run
+            stale.unlink(missing_ok=True)
     except BaseException:
         try:
             os.unlink(tmp)

@@ -221,3 +221,47 @@ def test_classify_refuses_per_position_scores(tmp_path: Path):
     with pytest.raises(ng.NNError) as info:
         ng.runtime.Session(path).classify(np.zeros((1, 3, 4), np.float32))
     assert "one label per sample" in info.value.message
+
+
+def test_a_write_clears_temporary_files_a_killed_run_left(tmp_path: Path):
+    from nngraph.fileio import atomic_write_bytes
+
+    stale = tmp_path / ".checkpoint.npz.abc123.tmp"
+    stale.write_bytes(b"half")
+    other = tmp_path / ".model.onnx.abc123.tmp"  # another file's: left alone
+    other.write_bytes(b"half")
+    atomic_write_bytes(tmp_path / "checkpoint.npz", b"whole")
+    assert (tmp_path / "checkpoint.npz").read_bytes() == b"whole"
+    assert not stale.exists() and other.exists()
+
+
+def test_history_is_written_with_every_checkpoint(tmp_path: Path, monkeypatch):
+    src = tiny("epochs = 2")
+    tr = ng.compile_source(src, "t.nn").trainer(out=tmp_path, progress=False)
+    seen = []
+    real = Trainer.save_checkpoint
+
+    def spy(self, path):
+        real(self, path)
+        seen.append(len(self.history))
+
+    monkeypatch.setattr(Trainer, "save_checkpoint", spy)
+    tr.fit()
+    import json
+
+    assert seen == [1, 2] and len(json.loads((tmp_path / "history.json").read_text())) == 2
+
+
+def test_eval_converts_data_as_training_does(tmp_path: Path, capsys):
+    rng = np.random.default_rng(0)
+    data = tmp_path / "d32.npz"
+    np.savez(data, image=rng.random((20, 64), dtype=np.float32), label=rng.integers(0, 10, 20))
+    f = tmp_path / "d.nn"
+    f.write_text(
+        "model D {\n    input image: f64[batch, 64]\n    output logits = image | dense(10)\n}\n"
+        + TRAIN.replace("train Tiny", "train D").replace("data = digits", f'data = npz("{data}")')
+        + "    epochs = 1\n}\n"
+    )
+    assert cli(capsys, "train", f, "--out", tmp_path / "out", "--quiet")[0] == 0
+    result = evaluate_file(tmp_path / "out" / "model.onnx", str(data))
+    assert result["samples"] == 4 and result["split"].startswith("held-out")

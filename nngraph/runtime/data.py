@@ -516,8 +516,8 @@ def _reshape_hint(a: np.ndarray, shape: tuple, dataset_name: str) -> str | None:
     have = int(np.prod(a.shape[1:], dtype=np.int64))
     if want != have:
         return f"each sample has {have} values, and the model wants {want}"
-    dims = ", ".join(str(d) for d in rest)
-    hint = f"the values per sample agree: reshape the data with .reshape(-1, {dims})"
+    dims = "".join(f", {d}" for d in rest)
+    hint = f"the values per sample agree: reshape the data with .reshape(-1{dims})"
     if dataset_name == "digits":
         hint += f" (or load_digits(flat={len(rest) == 1}))"
     return hint

@@ -43,9 +43,13 @@ def evaluate_file(
         )
     if len(sess.inputs) != 1:
         raise NNError("eval scores models with one input", expected="a model with one input")
-    ((name, (shape, _)),) = sess.inputs.items()
+    ((name, (shape, dtype)),) = sess.inputs.items()
     target = train["targets"][0] if train else "label"
     ds = _load(data, name, target, len(shape))
+    if dtype is not None and ds.inputs[name].dtype != dtype:  # as training converts: where values survive
+        conv = datasets._convert(ds.inputs[name], np.dtype(dtype))
+        if conv is not None:
+            ds.inputs[name] = conv
     split = "all"
     if train and not everything and train["validation"] > 0 and _same_data(data, train):
         _, ds = ds.split(train["validation"], train["seed"])

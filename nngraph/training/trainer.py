@@ -267,6 +267,8 @@ class Trainer:
                 self.stopped_early = self._watch(row)
             if self.out is not None:  # after early stopping's bookkeeping, which it records
                 self.save_checkpoint(self.out / "checkpoint.npz")
+                # the history beside it, each epoch: a killed run leaves the two in step
+                atomic_write_bytes(self.out / "history.json", json.dumps(self.history, indent=1).encode())
             if self.stopped_early:
                 break
         seconds = time.perf_counter() - start
