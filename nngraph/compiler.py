@@ -80,9 +80,17 @@ class Model:
         return render(self.graph, "svg", rows=self.rows)
 
     def _repr_html_(self) -> str:
+        """The interactive diagram inside an iframe: the page's styles, fixed panels and element
+        ids stay out of the notebook (and out of the next diagram's way)."""
+        import html
+
         from nngraph.viz import render
 
-        return render(self.graph, "html", rows=self.rows)
+        page = render(self.graph, "html", rows=self.rows)
+        return (
+            f'<iframe srcdoc="{html.escape(page, quote=True)}" '
+            'style="width:100%;height:640px;border:1px solid #ddd" sandbox="allow-scripts"></iframe>'
+        )
 
     # ---- training ------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from nngraph.compiler import compile_file
+from nngraph.compiler import compile_file, compile_source
 from nngraph.errors import NNError
 from nngraph.viz import draw, render
 from nngraph.viz.layout import Layout
@@ -332,3 +332,13 @@ def test_fused_nodes_say_which_rule_made_them():
     view = build_view(optimize(m.graph, 2), rows=m.rows)
     ops = [b.op for b in view.boxes.values()]
     assert any("fused: fold_batchnorm" in o for o in ops) and any("fused: fuse_gemm" in o for o in ops)
+
+
+def test_notebook_html_is_isolated_in_an_iframe():
+    import html as html_lib
+
+    m = compile_source("model M {\n    input x: f32[batch, 4]\n    output y = x | dense(2)\n}\n")
+    out = m._repr_html_()
+    assert out.startswith("<iframe srcdoc=") and out.endswith("</iframe>")
+    page = html_lib.unescape(out.split('srcdoc="', 1)[1].split('" style=', 1)[0])
+    assert "<svg" in page and "dense_1" in page
