@@ -342,3 +342,14 @@ def test_notebook_html_is_isolated_in_an_iframe():
     assert out.startswith("<iframe srcdoc=") and out.endswith("</iframe>")
     page = html_lib.unescape(out.split('srcdoc="', 1)[1].split('" style=', 1)[0])
     assert "<svg" in page and "dense_1" in page
+
+
+def test_training_view_boxes_show_their_activation():
+    """A batchnorm box in the training graph shows its output, not a running statistic; a backward
+    box shows the gradient flowing on, not a weight gradient that also leaves it."""
+    from nngraph.viz.model_view import shape_text
+
+    c = compile_file(ROOT / "examples" / "digits_cnn.nn").training("step", level=0)
+    boxes = build_view(c.graph, depth=1).boxes
+    assert shape_text(boxes["residual_1/batchnorm_1"].type) == "f32[batch, 32, 8, 8]"
+    assert shape_text(boxes["grad/dense_1"].type) == "f32[batch, 512]"

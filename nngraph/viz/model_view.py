@@ -349,7 +349,14 @@ def build_view(
         mops = [g.nodes[n]["op"] for n in members]
         outs = [n for n in members if any(node_box.get(s) != key for s in g.successors(n))]
         outs += [n for n in members if n in graph.outputs.values()]
-        last = max(outs or members, key=lambda n: order.get(n, 0))
+
+        # the box's main output: an activation (symbolic batch dim, highest rank) over a running
+        # statistic or a weight gradient that also leaves it; then the latest
+        def main_output(n: str) -> tuple:
+            t = g.nodes[n]["type"]
+            return (any(isinstance(dim, str) for dim in t.shape), t.rank, order.get(n, 0))
+
+        last = max(outs or members, key=main_output)
         b.type = g.nodes[last]["type"]
         b.flops = sum(node_flops(graph, n) for n in members)
         parts = key.split("/")
