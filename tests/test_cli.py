@@ -74,3 +74,13 @@ def test_run_with_wrong_input_is_a_clear_error(tmp_path):
 def test_missing_file():
     r = nngraph("check", "nope/missing.nn")
     assert r.returncode == 1 and "file not found" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_check_a_block_library(tmp_path):
+    f = tmp_path / "lib.nn"
+    f.write_text("block mlp(x, n: int) {\n    return x | dense(n) | relu\n}\n")
+    r = subprocess.run([sys.executable, "-m", "nngraph.cli", "check", str(f)], capture_output=True, text=True)
+    assert r.returncode == 0 and "blocks mlp parsed" in r.stdout
+    f.write_text("block mlp(x, n: int) {\n    return x | dense(n) | relu\n")
+    r = subprocess.run([sys.executable, "-m", "nngraph.cli", "check", str(f)], capture_output=True, text=True)
+    assert r.returncode == 1 and "never closed" in r.stderr
