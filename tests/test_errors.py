@@ -102,6 +102,7 @@ CASES = [
     ("pytorch_argument_name", HEAD + "    output o = x | softmax(dim=1)\n}", 3, "dim", "no argument 'dim'", "'axis'"),
     ("output_missing_equals", HEAD + "    output o x | relu\n}", 3, "x |", "expected '=' after 'output o'", None),
     ("lstm_on_2d", HEAD + "    output o = x | lstm(4)\n}", 3, "lstm", "lstm expects", "reshape([batch, 4, 4])"),
+    ("tensor_after_arguments", "model M {\n    input x: f32[batch, 5, 8]\n    input m: f32[batch, 5]\n    output o = x | attention(4, m)\n}", 4, "m)", "got a tensor", "tensors come before"),
     ("python_true", HEAD + "    output o = x | dense(4, bias=True)\n}", 3, "True", "undefined name 'True'", "'true'"),
 ]
 # fmt: on

@@ -591,6 +591,8 @@ class Builder:
                     f"argument '{spec.name}' of {owner} must be {_kind(spec)}, got a tensor",
                     s,
                     expected=_sig_words(lv.kind, specs),
+                    hint="tensors come before the other arguments"
+                    + (f", e.g. x | {lv.kind}(m, ...)" if n is None or n > 1 else ""),
                 )
             given[spec.name] = (v, s)
         names = [s.name for s in specs]
