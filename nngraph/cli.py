@@ -155,7 +155,7 @@ def cmd_train(args) -> int:
         print(
             f"trained {m.name}: {result.steps} steps in {result.seconds:.1f} s on {result.device} "
             f"({result.samples_per_second:,.0f} samples/s); final loss {result.final_loss:.4f}"
-            + (f"; held-out {metrics}" if metrics else "")
+            + (f"; {result.metrics_on} {metrics}" if metrics else "")
         )
         print(f"wrote {result.model}, {out / 'checkpoint.npz'}, {out / 'history.json'}")
     return 0

@@ -429,3 +429,50 @@ def test_a_diverging_run_names_only_a_checkpoint_it_wrote(tmp_path: Path, capsys
     rc, _, err = cli(capsys, "train", tmp_path / "nan.nn", "--out", tmp_path / "out", "--quiet")
     assert rc == 1 and "the loss became" in err
     assert "no checkpoint was written yet" in err and not (tmp_path / "out" / "checkpoint.npz").exists()
+
+
+BN_MODEL = "model M {\n    input x: f32[batch, 4]\n    output logits = x | dense(8) | batchnorm | relu | dense(3)\n}\n"
+
+
+def _bn_train(batch: int, validation: float = 0.2) -> str:
+    return BN_MODEL + (
+        "train M {\n    data = digits\n    target lab: i64[batch]\n    loss = cross_entropy(logits, lab)\n"
+        f"    optimizer = sgd(lr=0.1)\n    batch = {batch}\n    epochs = 2\n    validation = {validation}\n"
+        "    metrics = [accuracy]\n}\n"
+    )
+
+
+def test_a_last_batch_of_one_does_not_poison_batchnorm():
+    """17 training samples in batches of 8 leave one: it is skipped, and the running variance stays finite."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(21, 4)).astype(np.float32), rng.integers(0, 3, 21)
+    tr = ng.compile_source(_bn_train(8)).trainer(progress=False)
+    result = tr.fit(x, y)
+    assert result.steps == 4  # 2 epochs x 2 full batches
+    assert np.isfinite(tr.stepper.state()["batchnorm_1.running_var"]).all()
+    assert all(np.isfinite(row["val_loss"]) for row in result.history)
+    with pytest.raises(ng.NNError) as info:
+        ng.compile_source(_bn_train(1)).trainer(progress=False).fit(x, y)
+    assert "at least 2 samples per batch" in info.value.message
+
+
+def test_training_metrics_are_reported():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(40, 4)).astype(np.float32), rng.integers(0, 3, 40)
+    result = ng.compile_source(_bn_train(8, validation=0)).trainer(progress=False).fit(x, y)
+    assert all(0 <= row["accuracy"] <= 1 for row in result.history)
+    assert result.metrics == {"accuracy": result.history[-1]["accuracy"]} and result.metrics_on == "training"
+
+
+@pytest.mark.parametrize(
+    "line, says",
+    [
+        ("optimizer = sgd(lr=0.1, nesterov=true)", "needs a momentum"),
+        ("clip_norm = 0", "clip_norm must be > 0"),
+    ],
+)
+def test_settings_pytorch_refuses(line, says):
+    src = tiny("data = digits", "target label: i64[batch]", "loss = cross_entropy(logits, label)", line)
+    with pytest.raises(ng.NNError) as info:
+        ng.compile_source(src, "t.nn").train_spec()
+    assert says in info.value.message

@@ -277,6 +277,18 @@ def read_train(t: ast.TrainDef) -> TrainSpec:
         clip_norm=num("clip_norm", float, None, lo=0.0),
         early_stopping=early,
     )
+    if opt.name == "sgd" and opt.args["nesterov"] and not opt.args["momentum"]:
+        raise NNError(
+            "sgd(nesterov=true) needs a momentum",
+            opt.spans.get("nesterov", opt.span),
+            expected="momentum > 0",
+        )
+    if spec.clip_norm is not None and spec.clip_norm <= 0:
+        raise NNError(
+            f"clip_norm must be > 0, got {spec.clip_norm:g}",
+            got["clip_norm"][1].value.span,
+            expected="clip_norm > 0",
+        )
     if early is not None and early.args["metric"] != "loss" and spec.validation == 0:
         raise NNError(
             f"early_stopping watches {early.args['metric']}, which is measured on held-out data, "

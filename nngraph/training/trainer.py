@@ -39,6 +39,7 @@ class Result:
     device: str
     epochs: int
     history: list[dict[str, Any]] = field(default_factory=list)
+    metrics_on: str = "held-out"  # or "training", when nothing was held out
 
     def summary(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -74,6 +75,12 @@ class Trainer:
         self.step_c = compile_training(prog, spec, self.seed, "step")
         self.eval_c = compile_training(prog, spec, self.seed, "eval")
         self.iface = self.step_c.interface
+        # batchnorm over [batch, channels] takes one value per channel from a batch of one: its
+        # running variance would be 0 * inf; such a batch is skipped (PyTorch raises on it)
+        ev = self.eval_c.graph
+        self._min_batch = 1 + any(
+            ev.node(n)["op"] == "batchnorm" and ev.type(ev.node(n)["inputs"][0]).rank == 2 for n in ev.g
+        )
         self.stepper = Stepper(
             self.step_c.to_onnx().SerializeToString(), self.step_c.initial, device, threads
         )
@@ -196,7 +203,14 @@ class Trainer:
         if len(ds) == 0:
             raise NNError(f"the data '{ds.name}' has no samples to train on")
         train, held = ds.split(spec.validation, self.seed) if spec.validation > 0 else (ds, None)
-        per_epoch = math.ceil(len(train) / spec.batch)
+        if self._min_batch > min(spec.batch, len(train)):
+            raise NNError(
+                f"batchnorm over single values needs at least 2 samples per batch, but batch = {spec.batch} "
+                f"and {len(train)} samples train",
+                spec.span,
+                expected="batch >= 2 (as PyTorch, which refuses a batch of one in training mode)",
+            )
+        per_epoch = len(train) // spec.batch + (len(train) % spec.batch >= self._min_batch)
         total = per_epoch * epochs
         base_lr = spec.optimizer.args["lr"]
         start, samples, last_loss = time.perf_counter(), 0, float("nan")
@@ -210,15 +224,20 @@ class Trainer:
                 f"nothing left to train: the checkpoint has done {self.epoch} of {epochs} epochs",
                 expected=f"more epochs than {self.epoch} (--epochs N)",
             )
+        lr_now = float("nan")
         while self.epoch < epochs:
             t0, ep_loss, ep_n = time.perf_counter(), 0.0, 0
+            ep_metrics = dict.fromkeys(self.iface.metrics, 0.0)
             for i, feeds in enumerate(train.batches(spec.batch, self.seed, epoch=self.epoch)):
-                self.step += 1
                 k = len(next(iter(feeds.values())))
+                if k < self._min_batch:  # a last batch of one: batchnorm has no variance to take
+                    continue
+                self.step += 1
                 feeds["lr"] = np.asarray(
                     learning_rate(base_lr, spec.schedule, self.step, self.epoch, total), np.float32
                 )
                 feeds["step"] = np.asarray(self.step, np.int64)
+                lr_now = float(feeds["lr"])
                 feeds.update(self._noise(feeds))
                 out = self.stepper.run(feeds)
                 loss = float(out["loss"])
@@ -236,6 +255,8 @@ class Trainer:
                         hint="lower the learning rate, or set clip_norm in the train section",
                     )
                 ep_loss += loss * k
+                for m in ep_metrics:
+                    ep_metrics[m] += float(out[m]) * k
                 ep_n += k
                 samples += k
                 if self.progress and sys.stderr.isatty() and time.perf_counter() - self._drawn > 0.2:
@@ -247,7 +268,8 @@ class Trainer:
             row: dict[str, Any] = {
                 "epoch": self.epoch,
                 "loss": last_loss,
-                "lr": float(feeds["lr"]),
+                **{m: v / max(ep_n, 1) for m, v in ep_metrics.items()},  # on the training batches
+                "lr": lr_now,
                 "seconds": time.perf_counter() - t0,
                 "samples_per_second": ep_n / (time.perf_counter() - t0),
             }
@@ -274,6 +296,9 @@ class Trainer:
         seconds = time.perf_counter() - start
         final = self.history[-1] if self.history else {}
         metrics = {k[4:]: v for k, v in final.items() if k.startswith("val_") and k != "val_loss"}
+        split = "held-out"
+        if not metrics and self.iface.metrics:  # nothing held out: the training batches' figures
+            metrics, split = {m: final[m] for m in self.iface.metrics if m in final}, "training"
         model_path = None
         if self.out is not None:
             model_path = str(self.save_model(self.out / "model.onnx"))
@@ -288,6 +313,7 @@ class Trainer:
             self.device,
             self.epoch,
             self.history,
+            split,
         )
 
     def _watch(self, row: dict) -> bool:
