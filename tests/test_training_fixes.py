@@ -476,3 +476,38 @@ def test_settings_pytorch_refuses(line, says):
     with pytest.raises(ng.NNError) as info:
         ng.compile_source(src, "t.nn").train_spec()
     assert says in info.value.message
+
+
+def test_a_held_layer_takes_the_piped_tensor_first():
+    src = (
+        "model M {\n    input x: f32[batch, 2]\n    input y: f32[batch, 2]\n    s = sub(y)\n"
+        "    output d1 = x | sub(y)\n    output d2 = x | s\n}\n"
+    )
+    sess = session(ng.compile_source(src).onnx)
+    x, y = np.array([[1.0, 2.0]], np.float32), np.array([[10.0, 20.0]], np.float32)
+    d1, d2 = sess.run(None, {"x": x, "y": y})
+    np.testing.assert_array_equal(d1, x - y)
+    np.testing.assert_array_equal(d2, x - y)
+
+
+@pytest.mark.parametrize(
+    "init, bound", [("he_uniform", np.sqrt(6 / 64)), ("xavier_uniform", np.sqrt(6 / (64 + 64)))]
+)
+def test_recurrent_input_weights_use_their_own_fan_in(init, bound):
+    m = ng.compile_source(
+        f"model M {{\n    input x: f32[batch, 5, 64]\n    output y = x | lstm(16, init={init})\n}}\n"
+    )
+    w = m.graph.node("lstm_1.weight_ih_l0")["value"]
+    assert w.shape == (64, 64)
+    assert 0.9 * bound < np.abs(w).max() <= bound
+
+
+@pytest.mark.parametrize("decl", ["input lr: f32[batch, 64]", "input step: f32[batch, 64]"])
+def test_inputs_named_like_the_step_models_own(decl):
+    name = decl.split()[1].rstrip(":")
+    src = f"model T {{\n    {decl}\n    output logits = {name} | dense(10)\n}}\n" + (
+        "train T {\n    data = digits\n    target label: i64[batch]\n    loss = cross_entropy(logits, label)\n}\n"
+    )
+    with pytest.raises(ng.NNError) as info:
+        ng.compile_source(src, "t.nn").training("step")
+    assert f"'{name}' is a name the training models use" in info.value.message and info.value.span.line == 2

@@ -332,7 +332,7 @@ class Builder:
                     e.stage.span,
                     expected="a layer or block after '|'",
                 )
-            return self.apply(stage, [x], e.stage.span, scope)
+            return self.apply(stage, [x], e.stage.span, scope, piped=True)
         if isinstance(e, ast.BinOp):
             return self.arith(e.op, self.eval(e.left, scope), self.eval(e.right, scope), e, scope)
         if isinstance(e, ast.Neg):
@@ -655,8 +655,11 @@ class Builder:
             self.undefined(v, scope, "name")
         return convert(spec, v, span, owner)
 
-    def apply(self, lv: LayerValue, more: list[Tensor], span: Span, scope: Scope) -> Tensor:
-        tensors = lv.tensors + more
+    def apply(
+        self, lv: LayerValue, more: list[Tensor], span: Span, scope: Scope, piped: bool = False
+    ) -> Tensor:
+        # the piped tensor comes first, as in `x | sub(y)`, also when the layer was held in a name
+        tensors = more + lv.tensors if piped else lv.tensors + more
         n, _ = self.signature(lv)
         if n is not None and len(tensors) != n:
             raise NNError(

@@ -104,7 +104,16 @@ def _recurrent(kind: str):
             for d in range(dirs):
                 sfx = f"_l{layer_i}" + ("_reverse" if d else "")
                 w = {
-                    "w_ih": ctx.param(f"weight_ih{sfx}", (gates, width), init, hidden, gates, like=x),
+                    # PyTorch's default draws every weight from 1/sqrt(hidden); he/xavier use the
+                    # matrix's own fan-in, the input width
+                    "w_ih": ctx.param(
+                        f"weight_ih{sfx}",
+                        (gates, width),
+                        init,
+                        hidden if init == "default" else width,
+                        gates,
+                        like=x,
+                    ),
                     "w_hh": ctx.param(f"weight_hh{sfx}", (gates, hidden), init, hidden, gates, like=x),
                     "b_ih": None,
                     "b_hh": None,

@@ -126,6 +126,7 @@ def compile_training(
     for td in spec.targets:
         b.input_decl(td, scope)
         b.targets.add(td.name)
+    _check_reserved(b.graph, prog.models[spec.model], spec)
     loss = b.tensor(b.eval(spec.loss, scope), spec.loss.span, "the loss", scope).node
     if b.graph.type(loss).rank != 0:
         raise NNError(
@@ -281,3 +282,21 @@ def _clip(add: _Adder, grads: dict[str, str], max_norm: float) -> dict[str, str]
         dt = add.g.type(gr).dtype
         out[p] = add.op("mul", [gr, scale if dt == "f32" else add.op("cast", [scale], to=dt)])
     return out
+
+
+#: Names the training models give their own inputs and outputs.
+RESERVED = ("lr", "step", "loss")
+
+
+def _check_reserved(g: Graph, model: ast.ModelDef, spec: TrainSpec) -> None:
+    """An input, target or output named like the step model's own lr, step or loss would clash
+    with it in the ONNX file; say so at the declaration."""
+    declared = [(d.name, d.span) for d in model.body if isinstance(d, (ast.InputDecl, ast.OutputDecl))]
+    declared += [(t.name, t.span) for t in spec.targets]
+    for name, span in declared:
+        if name in RESERVED:
+            raise NNError(
+                f"'{name}' is a name the training models use for their own {name}",
+                span,
+                expected="another name for this input, target or output (not lr, step or loss)",
+            )
