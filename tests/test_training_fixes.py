@@ -511,3 +511,9 @@ def test_inputs_named_like_the_step_models_own(decl):
     with pytest.raises(ng.NNError) as info:
         ng.compile_source(src, "t.nn").training("step")
     assert f"'{name}' is a name the training models use" in info.value.message and info.value.span.line == 2
+
+
+def test_output_of_a_bound_name_is_its_final_value():
+    src = "model M {\n    input x: f32[batch, 4]\n    h = x | relu\n    output h\n    h = h * 10\n}\n"
+    (out,) = session(ng.compile_source(src).onnx).run(None, {"x": np.array([[1, -2, 3, 4]], np.float32)})
+    np.testing.assert_array_equal(out, [[10, 0, 30, 40]])

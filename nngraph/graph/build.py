@@ -261,12 +261,10 @@ class Builder:
             raise NNError(f"duplicate output '{st.name}'", st.span, expected="each output named once")
         scope.output_order.append(st.name)
         if st.value is None:
+            scope.pending_outputs[st.name] = st  # the value the name holds at the end of the model
             if st.name in scope.vars:
-                self.graph.outputs[st.name] = self.tensor(
-                    scope.vars[st.name], st.span, f"output '{st.name}'"
-                ).node
-            else:
-                scope.pending_outputs[st.name] = st
+                self.tensor(scope.vars[st.name], st.span, f"output '{st.name}'")
+                scope.assigned.add(st.name)
             return
         self.bind(st.name, st.span, self.eval(st.value, scope), scope)
         self.graph.outputs[st.name] = self.tensor(
