@@ -103,6 +103,7 @@ CASES = [
     ("output_missing_equals", HEAD + "    output o x | relu\n}", 3, "x |", "expected '=' after 'output o'", None),
     ("lstm_on_2d", HEAD + "    output o = x | lstm(4)\n}", 3, "lstm", "lstm expects", "reshape([batch, 4, 4])"),
     ("tensor_after_arguments", "model M {\n    input x: f32[batch, 5, 8]\n    input m: f32[batch, 5]\n    output o = x | attention(4, m)\n}", 4, "m)", "got a tensor", "tensors come before"),
+    ("keepdims_range", HEAD + "    output o = x | argmax(axis=1, keepdims=2)\n}", 3, "2)", "'keepdims' of 'argmax' must be in [0, 1]", None),
     ("python_true", HEAD + "    output o = x | dense(4, bias=True)\n}", 3, "True", "undefined name 'True'", "'true'"),
 ]
 # fmt: on
@@ -270,3 +271,8 @@ def test_loss_that_reaches_no_parameter():
         m.training("grads")
     assert "does not depend on any parameter" in info.value.message
     assert info.value.span is not None and info.value.span.line == 8
+
+
+def test_one_hot_takes_an_integer_depth():
+    m = ng.compile_source("model M {\n    input x: i64[batch]\n    output y = x | one_hot(depth=5)\n}\n")
+    assert m.graph.type(m.graph.outputs["y"]).shape == ("batch", 5)

@@ -417,7 +417,9 @@ _ATTR_KINDS = {
     "approximate": "choice:none|tanh",
     "axes": "ints",
     "keepdims": "int",
+    "depth": "int",
 }
+_ATTR_LIMITS = {"keepdims": "in [0, 1]", "depth": ">= 1"}
 _WRAPPED_OPS = {"conv", "maxpool", "avgpool", "batchnorm", "layernorm", "embedding", "reshape", "dropout"}
 #: Operators the compiler makes for itself (gradients, fusions, the pieces of sequence layers):
 #: not layers a .nn file calls.
@@ -444,7 +446,7 @@ def _primitive(op: registry.Op) -> LayerDef:
             "float" if isinstance(default, float) else "int" if isinstance(default, int) else "str"
         )
         required = default is registry.REQUIRED
-        params.append(ArgSpec(attr, kind, None if required else default, required))
+        params.append(ArgSpec(attr, kind, None if required else default, required, _ATTR_LIMITS.get(attr)))
     variadic = any(i.startswith("*") for i in op.inputs)
     n = None if variadic else len([i for i in op.inputs if not i.endswith("?")])
 
