@@ -517,3 +517,13 @@ def test_output_of_a_bound_name_is_its_final_value():
     src = "model M {\n    input x: f32[batch, 4]\n    h = x | relu\n    output h\n    h = h * 10\n}\n"
     (out,) = session(ng.compile_source(src).onnx).run(None, {"x": np.array([[1, -2, 3, 4]], np.float32)})
     np.testing.assert_array_equal(out, [[10, 0, 30, 40]])
+
+
+def test_gradcheck_passes_through_a_cast(tmp_path: Path, capsys):
+    f = tmp_path / "gc.nn"
+    f.write_text(
+        "model C {\n    input image: f32[batch, 64]\n    output logits = image | dense(16) | cast(to=f32) | relu"
+        " | dense(10)\n}\n" + "\n".join(["train C {", *GC_LINES, "}"]) + "\n"
+    )
+    rc, out, _ = cli(capsys, "gradcheck", f)
+    assert rc == 0 and "ok:" in out

@@ -11,8 +11,12 @@ from nngraph.graph.ir import Graph
 from nngraph.ops import registry
 
 
-def evaluate_nodes(graph: Graph, feeds: dict[str, Any], nodes: list[str]) -> list[np.ndarray]:
-    """The values of `nodes`, computing only what they depend on."""
+def evaluate_nodes(
+    graph: Graph, feeds: dict[str, Any], nodes: list[str], keep_f64: bool = False
+) -> list[np.ndarray]:
+    """The values of `nodes`, computing only what they depend on. With `keep_f64`, a cast from
+    float64 to another float type is skipped (gradcheck's finite differences need every step in
+    float64; a cast(to=f32) would round them away)."""
     import networkx as nx
 
     need = set(nodes)
@@ -27,6 +31,13 @@ def evaluate_nodes(graph: Graph, feeds: dict[str, Any], nodes: list[str]) -> lis
             values[n] = np.asarray(feeds[n])
         elif d["op"] in ("param", "const"):
             values[n] = feeds[n] if n in feeds else d["value"]
+        elif (
+            keep_f64
+            and d["op"] == "cast"
+            and values[d["inputs"][0]].dtype == np.float64
+            and str(d["attrs"].get("to", "")).startswith("f")
+        ):
+            values[n] = values[d["inputs"][0]]
         else:
             op = registry.get(d["op"])
             values[n] = np.asarray(op.reference([values[i] for i in d["inputs"]], d["attrs"]))

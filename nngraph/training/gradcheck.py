@@ -43,10 +43,10 @@ def gradcheck(c: Compiled, batch: dict[str, np.ndarray], per_param: int = 6, see
             f64[nid] = _to64(g.node(nid)["value"])
     loss = g.outputs["loss"]
     grad_nodes = [g.outputs[f"grad/{p}"] for p in iface.params]
-    symbolic = evaluate_nodes(g, f64, grad_nodes)
+    symbolic = evaluate_nodes(g, f64, grad_nodes, keep_f64=True)
 
     def loss_at(p: str, values: np.ndarray) -> float:
-        return float(evaluate_nodes(g, {**f64, p: values}, [loss])[0])
+        return float(evaluate_nodes(g, {**f64, p: values}, [loss], keep_f64=True)[0])
 
     # float32 rounding in onnxruntime is measured against the largest gradient anywhere: a bias
     # before a batchnorm has a true gradient of 0, and its ~1e-9 noise is not an error
