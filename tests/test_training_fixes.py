@@ -527,3 +527,14 @@ def test_gradcheck_passes_through_a_cast(tmp_path: Path, capsys):
     )
     rc, out, _ = cli(capsys, "gradcheck", f)
     assert rc == 0 and "ok:" in out
+
+
+def test_outputs_named_like_internal_constants():
+    src = (
+        "model M {\n    input x: f32[batch, 4]\n    output const = x * 2\n    output const_2 = x * 3 + 1\n}\n"
+    )
+    x = np.array([[1.0, -2.0, 3.0, 0.5]], np.float32)
+    for level in (0, 2):
+        a, b = session(ng.compile_source(src).to_onnx(level)).run(None, {"x": x})
+        np.testing.assert_allclose(a, x * 2)
+        np.testing.assert_allclose(b, x * 3 + 1)

@@ -32,8 +32,11 @@ def lower(
         if d["op"] == "input" or n in as_input:
             names[n] = n
         elif d["op"] in ("param", "const"):
-            ctx.initializers.append(numpy_helper.from_array(d["value"], n))
-            names[n] = n
+            # an output may carry this node's id as its name (`output const = x * 2`): then the
+            # initializer takes another
+            name = n if graph.outputs.get(n, n) == n else ctx.fresh(f"{n}_value")
+            ctx.initializers.append(numpy_helper.from_array(d["value"], name))
+            names[n] = name
         else:
             op = registry.get(d["op"])
             ctx.source = n
