@@ -26,3 +26,15 @@ def random_feeds(model, batch: int, seq: int = 5, seed: int = 0) -> dict[str, np
 @pytest.fixture
 def root() -> Path:
     return ROOT
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    """nngraph's main() in this process: (exit status, stdout, stderr); argparse's exits too."""
+    from nngraph.cli import main
+
+    try:
+        rc = main([str(a) for a in args])
+    except SystemExit as e:
+        rc = e.code
+    out, err = capsys.readouterr()
+    return rc, out, err

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
+from conftest import run_cli as cli
 from onnx import numpy_helper
 
 import nngraph as ng
-from nngraph.cli import main
 from nngraph.runtime.checkpoint import load_checkpoint
 from nngraph.runtime.data import load_digits, load_npz
 from nngraph.runtime.evaluate import evaluate_file
@@ -24,15 +24,6 @@ TINY = "model Tiny {\n    input image: f32[batch, 64]\n    output logits = image
 def tiny(*lines: str, model: str = TINY) -> str:
     name = model.split()[1]
     return model + f"\ntrain {name} {{\n" + "".join(f"    {ln}\n" for ln in lines) + "}\n"
-
-
-def cli(capsys, *args) -> tuple[int, str, str]:
-    try:
-        rc = main([str(a) for a in args])
-    except SystemExit as e:
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def session(model) -> ort.InferenceSession:

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ROOT
+from conftest import run_cli as cli
 
 import nngraph as ng
-from nngraph.cli import main
 from nngraph.errors import NNError
 
 MLP = ROOT / "examples" / "digits_mlp.nn"
@@ -38,16 +38,6 @@ def replaced(index: int, line: str) -> list[str]:
     out = list(OK_LINES)
     out[index] = line
     return out
-
-
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    """nngraph's main() in this process: (exit status, stdout, stderr); argparse's exit too."""
-    try:
-        rc = main([str(a) for a in args])
-    except SystemExit as e:
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def nngraph(*args, cwd=None):

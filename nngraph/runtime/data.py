@@ -305,7 +305,12 @@ def load_csv(
             raise NNError(f"'{path}' holds a header row and no data")
     width = len(header) if header is not None else len(rows[0][1])
     if width < 2:
-        raise at(rows[0][0], f"'{path}' has {width} column; a CSV dataset needs features and a label column")
+        other = any(sep in rows[0][1][0] for sep in ";\t")
+        raise at(
+            rows[0][0],
+            f"'{path}' has {width} column; a CSV dataset needs features and a label column",
+            hint="only commas separate columns" if other else None,
+        )
 
     if isinstance(label_column, str):
         if header is None:
@@ -333,12 +338,7 @@ def load_csv(
         for c, cell in enumerate(row):
             v = _float_or_none(cell)
             if v is None:
-                hint = None
-                if width == 1 and any(d in cell for d in ";\t"):
-                    hint = "only commas separate columns"
-                raise at(
-                    line, f"'{path}' line {line}, column {c + 1}: '{cell.strip()}' is not a number", hint=hint
-                )
+                raise at(line, f"'{path}' line {line}, column {c + 1}: '{cell.strip()}' is not a number")
             data[r, c] = v
     labels = data[:, col]
     features = np.delete(data, col, axis=1)
