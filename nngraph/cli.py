@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from nngraph.errors import NNError
+from nngraph.errors import NNError, deep_nesting
 from nngraph.fileio import atomic_write_bytes
 from nngraph.version import __version__
 
@@ -338,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     argv_list = sys.argv[1:] if argv is None else argv
     args.seed_given = "--seed" in argv_list
     try:
-        return args.fn(args)
+        with deep_nesting(getattr(args, "file", None) or getattr(args, "model_file", None) or "the model"):
+            return args.fn(args)
     except NNError as e:
         print(e.render(), file=sys.stderr)
         return 1

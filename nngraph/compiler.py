@@ -8,7 +8,7 @@ from typing import Any
 
 import onnx
 
-from nngraph.errors import NNError
+from nngraph.errors import NNError, deep_nesting
 from nngraph.fileio import atomic_write_bytes
 from nngraph.graph.build import SummaryRow, build_graph
 from nngraph.graph.ir import Graph
@@ -130,15 +130,17 @@ class Model:
 def compile_file(path: str | Path, model: str | None = None, seed: int = 0) -> Model:
     """Parse, build and shape-check a .nn file (with its imports)."""
     _check_seed(seed)
-    prog = load_file(path)
-    return Model(*build_graph(prog, model, seed), prog, seed)
+    with deep_nesting(str(path)):
+        prog = load_file(path)
+        return Model(*build_graph(prog, model, seed), prog, seed)
 
 
 def compile_source(text: str, file: str = "<string>", model: str | None = None, seed: int = 0) -> Model:
     """Like compile_file, from text; `file` names it in error messages."""
     _check_seed(seed)
-    prog = load_text(text, file)
-    return Model(*build_graph(prog, model, seed), prog, seed)
+    with deep_nesting(file):
+        prog = load_text(text, file)
+        return Model(*build_graph(prog, model, seed), prog, seed)
 
 
 def _check_seed(seed: int) -> None:

@@ -8,7 +8,9 @@ heavy, so the runtime can use it too.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,3 +138,29 @@ class ShapeError(Exception):
         self.message = message
         self.expected = expected
         self.hint = hint
+
+
+#: Python's default of 1000 frames stops at a pipeline of ~300 stages; 10000 still ends in a
+#: RecursionError (not a crash of the interpreter) on an 8 MB stack, measured on 20000 stages.
+RECURSION_LIMIT = 10_000
+
+
+def too_deep(where: str) -> NNError:
+    return NNError(
+        f"{where} nests too deeply to compile (a pipeline or expression thousands of steps deep)",
+        hint="split the longest pipelines or sums into several statements: h = ...; then h | ...",
+    )
+
+
+@contextmanager
+def deep_nesting(where: str) -> Iterator[None]:
+    """Room for long pipelines (parsing and building recurse once per stage), and an NNError
+    instead of a RecursionError past it."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, RECURSION_LIMIT))
+    try:
+        yield
+    except RecursionError:
+        raise too_deep(where) from None
+    finally:
+        sys.setrecursionlimit(old)

@@ -1,7 +1,10 @@
 """Compile-time benchmark: how long nngraph takes from .nn text to a checked ONNX model.
 
 Target (issue #2): ResNet-18 compiles in under 2 s. Prints one line per example
-and stage (median of --repeat runs), and the ratio to the target.
+and stage (median of --repeat runs), and the ratio to the target. The last stage,
+not part of the target, compiles the training step (autodiff, -O2 passes, lowering;
+a default train section is added where the file has none): its cost grows with the
+graph, so it shows whether a pass went quadratic.
 
     python tools/bench_compile.py [--repeat 5] [files...]
 """
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,6 +22,9 @@ import nngraph as ng
 from nngraph.graph.build import build_graph
 from nngraph.graph.program import load_file
 from nngraph.onnx.lower import check, lower
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_passes import TRAIN  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_S = 2.0
@@ -40,6 +47,12 @@ def stages(path: Path, out: Path) -> dict[str, float]:
     t4 = time.perf_counter()
     ng.compile_file(path).save(out)  # the whole public path, as `nngraph compile` runs it
     t["total compile_file+save"] = time.perf_counter() - t4
+    t5 = time.perf_counter()
+    text = path.read_text()
+    if "train " not in text:
+        text += TRAIN.format(name=graph.name)
+    ng.compile_source(text, str(path)).training("step").to_onnx()
+    t["training step (no target)"] = time.perf_counter() - t5
     return t
 
 

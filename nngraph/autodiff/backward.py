@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import networkx as nx
 import numpy as np
 
 from nngraph.errors import ShapeError
@@ -156,12 +155,7 @@ def backward(graph: Graph, loss: str, wrt: list[str]) -> dict[str, str]:
     Only nodes on a path from `wrt` to `loss` are differentiated; a node in
     `wrt` that the loss does not depend on gets a zero gradient.
     """
-    g = graph.g
-    needed = set(nx.ancestors(g, loss)) | {loss}
-    reach: set[str] = set()
-    for w in wrt:
-        reach |= nx.descendants(g, w) | {w}
-    active = needed & reach
+    active = graph.upstream([loss]) & graph.downstream(wrt)
     order = [n for n in graph.topo() if n in active]
     seed = graph.add(
         "grad/seed", "const", [], graph.type(loss), None, value=np.ones((), graph.type(loss).np_dtype)

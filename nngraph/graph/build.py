@@ -25,6 +25,9 @@ from nngraph.syntax import ast
 
 BLOCK_PARAM_KINDS = ("tensor", "int", "float", "bool", "str", "ints")
 
+#: the largest static dim an input may declare (ONNX stores dims as int64; no tensor is near this)
+MAX_DIM = 2**40
+
 
 @dataclass
 class Scope:
@@ -137,10 +140,20 @@ class Builder:
         return self.finish()
 
     def start(self, m: ast.ModelDef) -> Scope:
-        """Run the model's statements; the graph is complete but not yet pruned or checked for unused inputs."""
+        """Run the model's statements; the graph is complete but not yet pruned or checked for unused inputs.
+
+        Input names (the model's, and its train section's targets) are kept from layer instances
+        and graph nodes: an input must reach ONNX under the name it was given, and `input relu_1`
+        after a relu, or a target 'dense_1', would otherwise get a suffix. Reserving the targets in
+        the inference build too keeps parameter names equal in both (trained weights go by name)."""
         self.model = m
         self.graph = Graph(m.name, source_hash=self.prog.source_hash())
         self.scope = Scope("")
+        train = self.prog.trains.get(m.name)
+        inputs = [st.name for st in m.body if isinstance(st, ast.InputDecl)]
+        inputs += [td.name for td in train.targets] if train is not None else []
+        self.scope.taken.update(inputs)
+        self.graph.reserve(inputs)
         self.run(m.body, self.scope)
         for name, decl in self.scope.pending_outputs.items():
             if name in self.scope.assigned:  # `output h` then `h = ...`: h's final value
@@ -241,6 +254,12 @@ class Builder:
                     f"bad dim {d.value} in the type of input '{st.name}'",
                     d.span,
                     expected="a positive integer or a dim name such as batch",
+                )
+            elif d.value > MAX_DIM:
+                raise NNError(
+                    f"dim {d.value} in the type of input '{st.name}' is larger than a tensor can be",
+                    d.span,
+                    expected=f"a size up to {MAX_DIM:,}, or a dim name such as batch",
                 )
             shape.append(d.value)
         node = self.graph.add(

@@ -28,6 +28,14 @@ class Graph:
     source_hash: str = ""
     docs: dict[str, str] = field(default_factory=dict)  # input/output name -> description
     params_fixed: bool = True  # parameters are constants (inference); False when they are step inputs
+    #: per base id, the last suffix handed out: fresh ids without probing _2, _3, ... each time
+    _suffix: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+    _reserved: set[str] = field(default_factory=set, repr=False, compare=False)
+
+    def reserve(self, ids) -> None:
+        """Keep these ids for nodes added later under exactly that id (inputs: their names are the
+        model's interface); other nodes asking for one of them get a suffix."""
+        self._reserved.update(ids)
 
     def add(
         self,
@@ -41,10 +49,14 @@ class Graph:
     ) -> str:
         """Add a node under a fresh id derived from `node_id`; returns the id used."""
         nid = node_id
-        i = 1
-        while nid in self.g:
+        i = self._suffix.get(node_id, 1)
+        if op == "input" and nid in self._reserved and nid not in self.g:
+            self._reserved.discard(nid)
+        while nid in self.g or nid in self._reserved:
             i += 1
             nid = f"{node_id}_{i}"
+        if nid != node_id:
+            self._suffix[node_id] = i
         self.g.add_node(
             nid, op=op, inputs=list(inputs), attrs=dict(attrs or {}), type=type, span=span, **extra
         )
@@ -100,9 +112,27 @@ class Graph:
     def param_count(self, trainable: bool | None = True) -> int:
         return int(sum(int(np.prod(self.type(p).shape)) for p in self.params(trainable)))
 
+    def upstream(self, nodes) -> set[str]:
+        """`nodes` and everything they depend on, in one walk (nx.ancestors per node is quadratic
+        over a training graph's hundreds of outputs)."""
+        return self._reach(nodes, self.g.predecessors)
+
+    def downstream(self, nodes) -> set[str]:
+        """`nodes` and everything that depends on any of them, in one walk."""
+        return self._reach(nodes, self.g.successors)
+
+    @staticmethod
+    def _reach(nodes, step) -> set[str]:
+        seen = set(nodes)
+        todo = list(seen)
+        while todo:
+            for n in step(todo.pop()):
+                if n not in seen:
+                    seen.add(n)
+                    todo.append(n)
+        return seen
+
     def prune(self) -> None:
         """Drop nodes no output depends on (inputs stay: an unused one is an error upstream)."""
-        keep = set(self.outputs.values())
-        for out in list(keep):
-            keep |= nx.ancestors(self.g, out)
+        keep = self.upstream(self.outputs.values())
         self.g.remove_nodes_from([n for n in list(self.g) if n not in keep and n not in self.inputs])

@@ -17,11 +17,7 @@ def evaluate_nodes(
     """The values of `nodes`, computing only what they depend on. With `keep_f64`, a cast from
     float64 to another float type is skipped (gradcheck's finite differences need every step in
     float64; a cast(to=f32) would round them away)."""
-    import networkx as nx
-
-    need = set(nodes)
-    for n in nodes:
-        need |= nx.ancestors(graph.g, n)
+    need = graph.upstream(nodes)
     values: dict[str, np.ndarray] = {}
     for n in graph.topo():
         if n not in need:

@@ -21,13 +21,15 @@ class LowerContext:
         self.used: set[str] = set(reserved or ())
         self.source = ""  # graph node being lowered; ONNX node names lead back to it
         self._consts: dict[tuple, str] = {}
+        self._suffix: dict[str, int] = {}  # per hint, the last suffix used: no probing from _2 each time
 
     def fresh(self, hint: str) -> str:
         name = hint
-        i = 1
+        i = self._suffix.get(hint, 1)
         while name in self.used:
             i += 1
             name = f"{hint}_{i}"
+        self._suffix[hint] = i
         self.used.add(name)
         return name
 

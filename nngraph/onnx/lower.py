@@ -60,26 +60,34 @@ def lower(
 
 
 def _name_outputs(graph: Graph, ctx: LowerContext, names: dict[str, str]) -> None:
-    """Give each graph output its user name: rename the producing tensor, or add an Identity."""
-    produced = {o: node for node in ctx.nodes for o in node.output}
+    """Give each graph output its user name: rename the producing tensor, or add an Identity.
+
+    Renames are collected first and applied in one pass over the nodes (a training graph has an
+    output per parameter: renaming through every node per output was quadratic)."""
+    produced = {o for node in ctx.nodes for o in node.output}
+    renamed: dict[str, str] = {}
+
+    def current(name: str) -> str:
+        while name in renamed:
+            name = renamed[name]
+        return name
+
     taken: set[str] = set()
     for out, nid in graph.outputs.items():
-        src = names[nid]
+        src = current(names[nid])
         if src in produced and src not in taken and src not in graph.outputs:
-            for node in ctx.nodes:
-                for i, v in enumerate(node.input):
-                    if v == src:
-                        node.input[i] = out
-                for i, v in enumerate(node.output):
-                    if v == src:
-                        node.output[i] = out
-            for other, n2 in names.items():
-                if n2 == src:
-                    names[other] = out
+            renamed[src] = out
             taken.add(out)
         elif src != out:
             ctx.source = nid
             ctx.emit("Identity", [src], out=out)
+    for node in ctx.nodes:
+        for i, v in enumerate(node.input):
+            node.input[i] = current(v)
+        for i, v in enumerate(node.output):
+            node.output[i] = current(v)
+    for other, n2 in names.items():
+        names[other] = current(n2)
 
 
 def check(model: onnx.ModelProto) -> None:

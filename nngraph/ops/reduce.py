@@ -217,7 +217,15 @@ ONE_HOT = register(
 def _unsqueeze_infer(ts, attrs):
     shape = list(ts[0].shape)
     rank = len(shape) + len(attrs["axes"])
-    for a in sorted(x % rank for x in attrs["axes"]):
+    axes = tuple(attrs["axes"])
+    bad = [a for a in axes if not -rank <= a < rank]
+    if bad or len({a % rank for a in axes}) < len(axes):
+        raise ShapeError(
+            f"'unsqueeze' axes {list(axes)} for {ts[0]}: "
+            + (f"{bad[0]} is out of range" if bad else "an axis is named twice"),
+            expected=f"distinct axes in [{-rank}, {rank - 1}] (the result has rank {rank})",
+        )
+    for a in sorted(x % rank for x in axes):
         shape.insert(a, 1)
     return ts[0].with_shape(shape)
 

@@ -207,7 +207,8 @@ def _concat_infer(ts: list[TensorType], attrs: dict) -> TensorType:
 
 
 def _concat_grad(c, g):
-    """Each input's part of g, sliced out; bounds count from the front or, past a symbolic size, the back."""
+    """Each input's part of g, sliced out; bounds count from the front or, past a symbolic size, the
+    back; a part between inputs of symbolic size is sliced at bounds read from the run-time shapes."""
     axis = c.attrs["axis"] % c.out_type.rank
     sizes = [c.type(x).shape[axis] for x in c.inputs]
     static = lambda ds: all(isinstance(d, int) for d in ds)
@@ -215,14 +216,65 @@ def _concat_grad(c, g):
     for i, x in enumerate(c.inputs):
         before, own, after = sizes[:i], sizes[i : i + 1], sizes[i + 1 :]
         if not (static(before) or static(own + after)) or not (static(after) or static(before + own)):
-            raise NotImplementedError(
-                f"concat gradient: input {i} lies between inputs of symbolic size {sizes}"
-            )
+            out.append(c.op("concat_grad_part", [g, *c.inputs[: i + 1]], axis=axis))
+            continue
         start = sum(before) if static(before) else -sum(own + after)
         end = (-sum(after) or None) if static(after) else sum(before + own)
         part = c.op("slice", [g], axis=axis, start=start, end=end, step=1)
         out.append(part if c.type(part).shape == c.type(x).shape else c.op("reshape_like", [part, x]))
     return out
+
+
+def _part_infer(ts: list[TensorType], attrs: dict) -> TensorType:
+    g, xs = ts[0], ts[1:]
+    if not xs or any(x.rank != g.rank for x in xs):
+        raise ShapeError(
+            f"'concat_grad_part' needs concat inputs of g's rank, got {g} and {list(map(str, xs))}"
+        )
+    axis_of(g, attrs["axis"], "concat_grad_part")
+    return TensorType(g.dtype, xs[-1].shape)
+
+
+def _part_lower(ctx, xs, attrs, in_types, out_type):
+    """g[..., start:start + len(x_i), ...] along axis, start being the summed run-time lengths of x_0..x_i-1."""
+    g, parts = xs[0], xs[1:]
+    axis = attrs["axis"] % out_type.rank
+    end = _dim(ctx, parts[0], axis)
+    start = ctx.ints([0])
+    for x in parts[1:]:
+        start, end = end, ctx.emit("Add", [end, _dim(ctx, x, axis)])
+    return ctx.emit("Slice", [g, start, end, ctx.ints([axis])])
+
+
+def _part_ref(xs, attrs):
+    g, parts = xs[0], xs[1:]
+    axis = attrs["axis"]
+    start = sum(x.shape[axis] for x in parts[:-1])
+    return np.take(g, range(start, start + parts[-1].shape[axis]), axis=axis)
+
+
+def _part_samples(rng):
+    return _samples(
+        rng,
+        [
+            ([(2, 9, 3), (2, 4, 3)], {"axis": 1}),
+            ([(2, 9, 3), (2, 4, 3), (2, 2, 3)], {"axis": 1}),
+            ([(6, 2), (1, 2), (3, 2), (2, 2)], {"axis": -2}),
+        ],
+    )
+
+
+CONCAT_GRAD_PART = _op(
+    "concat_grad_part",
+    ("g", "*xs"),
+    {"axis": REQUIRED},
+    _part_infer,
+    _part_lower,
+    _part_ref,
+    _part_samples,
+    "the gradient of concat for its last listed input: g's part along axis after the inputs before it",
+    NOT_DIFFERENTIABLE,
+)
 
 
 CONCAT = _op(
@@ -331,7 +383,7 @@ def _slice_grad_infer(ts: list[TensorType], attrs: dict) -> TensorType:
 def _slice_grad_lower(ctx, xs, attrs, in_types, out_type):
     """g padded with zeros where the slice did not look (ScatterND into zeros for steps other than +-1).
 
-    Along a symbolic dim only step 1 is supported (the pads then come from the run-time shape).
+    Along a symbolic dim the pads, or the rows for other steps, come from the run-time shape.
     """
     g, x = xs
     rank = out_type.rank
@@ -348,7 +400,7 @@ def _slice_grad_lower(ctx, xs, attrs, in_types, out_type):
         lo, hi = min(pos), d - 1 - max(pos)
         return _pad_axis(ctx, g, x, axis, rank, (lo, None), (hi, None))
     if step != 1:
-        raise NotImplementedError(f"slice gradient with step {step} along symbolic dim {d}")
+        return _scatter_rows(ctx, g, x, axis, rank, _positions(ctx, x, axis, attrs), out_type.dtype)
     lo = (start or 0, None) if start is None or start >= 0 else (start, 1)
     hi = (0, None) if end is None else (-end, None) if end < 0 else (-end, 1)
     return _pad_axis(ctx, g, x, axis, rank, lo, hi)
@@ -374,13 +426,26 @@ def _dim(ctx, x, axis):
     return ctx.emit("Gather", [ctx.emit("Shape", [x]), ctx.ints([axis])], axis=0)
 
 
+def _positions(ctx, x, axis, attrs):
+    """The indices the slice took along axis at run time: the same Slice over Range(0, len), as [k, 1]."""
+    d = ctx.emit("Squeeze", [_dim(ctx, x, axis)])
+    rows = ctx.emit("Range", [ctx.const(np.array(0, np.int64)), d, ctx.const(np.array(1, np.int64))])
+    picked = _slice_lower(ctx, [rows], {**attrs, "axis": 0}, [], None)
+    return ctx.emit("Unsqueeze", [picked, ctx.ints([1])])
+
+
 def _scatter_rows(ctx, g, x, axis, rank, pos, dtype):
-    """ScatterND of g's slabs along axis into zeros, at constant positions (axis moved to the front)."""
+    """ScatterND of g's slabs along axis into zeros, at positions (a constant list or an int64 [k, 1]
+    tensor), with axis moved to the front."""
     perm = [axis, *(i for i in range(rank) if i != axis)]
     front = lambda t: t if axis == 0 else ctx.emit("Transpose", [t], perm=perm)
     shape = ctx.emit("Gather", [ctx.emit("Shape", [x]), ctx.ints(perm)], axis=0)
     zeros = ctx.emit("ConstantOfShape", [shape], value=_zero(dtype))
-    idx = ctx.const(np.asarray(pos, dtype=np.int64).reshape(-1, 1), hint="rows")
+    idx = (
+        pos
+        if isinstance(pos, str)
+        else ctx.const(np.asarray(pos, dtype=np.int64).reshape(-1, 1), hint="rows")
+    )
     out = ctx.emit("ScatterND", [zeros, idx, front(g)])
     return out if axis == 0 else ctx.emit("Transpose", [out], perm=[int(i) for i in np.argsort(perm)])
 

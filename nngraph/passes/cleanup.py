@@ -23,6 +23,7 @@ def cse(graph: Graph) -> bool:
     """Merge nodes that compute the same thing from the same inputs (and equal small constants)."""
     seen: dict[tuple, str] = {}
     changed = False
+    outs = set(graph.outputs.values())  # only non-outputs are replaced: it stays true in the loop
     for n in graph.topo():
         if n not in graph.g:
             continue
@@ -36,7 +37,7 @@ def cse(graph: Graph) -> bool:
             key = ("const", v.dtype.str, v.shape, v.tobytes())
         else:
             key = (d["op"], tuple(d["inputs"]), repr(sorted(d["attrs"].items())))
-        if key in seen and n not in graph.outputs.values():
+        if key in seen and n not in outs:
             graph.replace_uses(n, seen[key])
             graph.g.remove_node(n)
             changed = True
@@ -48,9 +49,10 @@ def cse(graph: Graph) -> bool:
 def fold_constants(graph: Graph) -> bool:
     """Compute nodes whose inputs are all constants, up to FOLD_LIMIT elements."""
     changed = False
+    outs = set(graph.outputs.values())  # outputs are never folded: it stays true in the loop
     for n in graph.topo():
         d = graph.node(n)
-        if d["op"] in LEAF_OPS or not d["inputs"] or n in graph.outputs.values():
+        if d["op"] in LEAF_OPS or not d["inputs"] or n in outs:
             continue
         if any(graph.node(i)["op"] != "const" for i in d["inputs"]):
             continue

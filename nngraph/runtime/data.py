@@ -414,7 +414,7 @@ def check_against(
     model's dtypes, under the model's input/target roles.
 
     Checked, per array: present (looked up among the dataset's inputs and targets),
-    the rank, every static dim but dim 0 (the samples), a symbolic dim other than dim 0
+    a symbolic dim 0 in the model (batches vary in size), the rank, every static dim but dim 0 (the samples), a symbolic dim other than dim 0
     bound to the same size wherever it appears, and the dtype, converted silently only
     where values survive (see ``_convert``: f64 -> f32 rounds, integers -> i64/i32 when
     they fit, integers -> floats when exact). With ``num_classes``, integer labels must
@@ -443,6 +443,12 @@ def check_against(
                 ).suggest(name, have)
             a = have[name]
             where = f"data '{name}' has shape {list(a.shape)} but {model}"
+            if shape and isinstance(shape[0], int):
+                rest = ", ".join(["batch", *map(str, shape[1:])])
+                raise NNError(
+                    f"{model}: its first dim counts the samples of a batch, so it cannot be {shape[0]}",
+                    expected=f"a dim name there, e.g. {dtype}[{rest}]",
+                )
             if a.ndim != len(shape) or any(
                 isinstance(d, int) and d != n for d, n in zip(shape[1:], a.shape[1:], strict=False)
             ):

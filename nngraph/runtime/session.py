@@ -26,12 +26,26 @@ def _kind_hint(model: str | bytes) -> str | None:
     return None
 
 
-#: What onnxruntime raises when a run fails (its own classes, not RuntimeError).
-ORT_ERRORS = tuple(
+class BoundRunError(Exception):
+    """A failed IOBinding run: onnxruntime raises a bare RuntimeError("Error in execution: ...")."""
+
+
+#: What onnxruntime raises when a run fails (its own classes, and ours for bound runs).
+ORT_ERRORS = (BoundRunError,) + tuple(
     getattr(ort.capi.onnxruntime_pybind11_state, n)
     for n in ("InvalidArgument", "Fail", "RuntimeException", "EPFail")
     if hasattr(ort.capi.onnxruntime_pybind11_state, n)
 )
+
+
+def run_bound(sess: ort.InferenceSession, binding: Any) -> None:
+    """sess.run_with_iobinding, its failures as BoundRunError (so ORT_ERRORS catches them)."""
+    try:
+        sess.run_with_iobinding(binding)
+    except RuntimeError as e:
+        if not str(e).startswith("Error in execution"):
+            raise
+        raise BoundRunError(str(e).removeprefix("Error in execution: ")) from None
 
 
 def run_error(e: Exception, what: str = "the model") -> NNError:
@@ -283,7 +297,7 @@ class Session:
                 b.bind_cpu_input(name, np.ascontiguousarray(value))
         for name in self.outputs:
             b.bind_output(name, self.device if keep_on_device else "cpu", 0)
-        self._sess.run_with_iobinding(b)
+        run_bound(self._sess, b)
         values = dict(zip(self.outputs, b.get_outputs(), strict=True))
         return values if keep_on_device else {k: v.numpy() for k, v in values.items()}
 
@@ -322,7 +336,7 @@ class Session:
                     )
                 host = value.numpy() if isinstance(value, ort.OrtValue) else np.ascontiguousarray(value)
                 ins[name].update_inplace(host)
-        self._sess.run_with_iobinding(b)
+        run_bound(self._sess, b)
         return dict(outs)
 
     def __call__(self, **feeds: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import numpy as np
 import onnxruntime as ort
 
 from nngraph.errors import NNError
-from nngraph.runtime.session import ORT_ERRORS, _providers, open_session, run_error
+from nngraph.runtime.session import ORT_ERRORS, _providers, open_session, run_bound, run_error
 
 
 def session_options(threads: int | None) -> ort.SessionOptions:
@@ -94,7 +94,7 @@ class Stepper:
         for name, arr in feeds.items():
             b.bind_cpu_input(name, np.ascontiguousarray(arr))
         try:
-            self.sess.run_with_iobinding(b)
+            run_bound(self.sess, b)
         except ORT_ERRORS as e:
             raise run_error(e, "the training step") from None
         outs = b.get_outputs()

@@ -10,6 +10,7 @@ import numpy as np
 import onnxruntime as ort
 
 from nngraph.graph.reference import evaluate_nodes
+from nngraph.runtime.session import ORT_ERRORS, run_error
 from nngraph.training.step import Compiled
 
 
@@ -36,7 +37,10 @@ def gradcheck(c: Compiled, batch: dict[str, np.ndarray], per_param: int = 6, see
         feeds[name] = u.astype(g.type(name).np_dtype, copy=False)
     state = {p: c.initial[p] for p in iface.params + iface.buffers}
     sess = ort.InferenceSession(c.to_onnx().SerializeToString(), providers=["CPUExecutionProvider"])
-    onnx_out = dict(zip(iface.outputs, sess.run(None, {**feeds, **state}), strict=True))
+    try:
+        onnx_out = dict(zip(iface.outputs, sess.run(None, {**feeds, **state}), strict=True))
+    except ORT_ERRORS as e:
+        raise run_error(e, "the gradients model") from None
     f64 = {k: _to64(v) for k, v in {**feeds, **state}.items()}
     for nid in g.g:
         if g.node(nid)["op"] == "const" and nid not in f64:

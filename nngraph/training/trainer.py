@@ -376,7 +376,7 @@ class Trainer:
         graph, rows = build_graph(self.prog, self.spec.model, self.seed)
         state = self.stepper.state()
         for p in graph.params():
-            if p in state:
+            if p in state:  # a parameter the loss never reaches is not in the step: it keeps its init
                 graph.node(p)["value"] = state[p]
         model = Model(graph, rows)
         data = self.spec.data
