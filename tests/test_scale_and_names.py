@@ -9,7 +9,7 @@ import networkx as nx
 import numpy as np
 import onnx
 import pytest
-from conftest import run_cli
+from conftest import ROOT, run_cli
 
 import nngraph as ng
 from nngraph.errors import NNError
@@ -177,3 +177,49 @@ train M {
     with pytest.raises(NNError) as e:
         st.run(feeds)
     assert "onnxruntime could not run the training step" in str(e.value)
+
+
+def test_dim_names_in_arithmetic_say_what_they_are():
+    src = "model M {\n    input x: f32[batch, 8]\n    output y = x | reshape([batch * 2, 4])\n}\n"
+    with pytest.raises(NNError) as e:
+        ng.compile_source(src, "r.nn")
+    text = str(e.value.render())
+    assert "r.nn:3:29" in text and "'batch' is a dim name, not a value" in text
+    assert "reshape([-1, 4])" in text
+
+
+F64_GELU = """
+model M {
+    input image: f64[batch, 64]
+    output y = image | dense(10) | gelu
+}
+train M {
+    data = digits
+    target label: i64[batch]
+    loss = cross_entropy(y, label)
+    optimizer = sgd(lr=0.1)
+    epochs = 1
+}
+"""
+
+
+def test_an_operator_onnxruntime_lacks_in_f64_is_an_nnerror(tmp_path, capsys):
+    """onnxruntime's CPU provider has no float64 Erf (gelu): loading says so, in Session and train."""
+    model = ng.compile_source(F64_GELU).to_onnx().SerializeToString()
+    try:
+        ng.runtime.Session(model)
+    except NNError as e:
+        assert "no Erf kernel" in str(e) and "f32" in str(e)
+    else:
+        pytest.skip("this onnxruntime has a float64 Erf kernel")
+    (tmp_path / "m.nn").write_text(F64_GELU)
+    rc, _, err = run_cli(capsys, "train", tmp_path / "m.nn", "--out", tmp_path / "out")
+    assert rc == 1 and "Traceback" not in err and "no Erf kernel" in err
+
+
+def test_integer_division_truncates_toward_zero_as_documented():
+    src = "model M {\n    input a: i64[batch]\n    input b: i64[batch]\n    output y = a / b\n}\n"
+    s = ng.runtime.Session(ng.compile_source(src).to_onnx().SerializeToString())
+    a, b = np.array([-7, 7, -8, 9]), np.array([2, 2, 3, -4])
+    np.testing.assert_array_equal(s.run({"a": a, "b": b})["y"], np.trunc(a / b).astype(np.int64))
+    assert "`-7 / 2` is `-3`" in (ROOT / "grammar" / "README.md").read_text()

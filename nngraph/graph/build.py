@@ -402,6 +402,13 @@ class Builder:
         if sym.name in ("True", "False", "TRUE", "FALSE"):  # Python's spelling
             err.hint = f"did you mean '{sym.name.lower()}'? (.nn writes true and false in lower case)"
             raise err
+        if sym.name in self.dims and sym.name not in names:  # reshape([batch * 2, 4])
+            raise NNError(
+                f"'{sym.name}' is a dim name, not a value: it cannot take part in arithmetic",
+                sym.span,
+                expected="a dim name alone in a reshape list, as in reshape([batch, 4])",
+                hint="for a dim computed from others write -1 (inferred), e.g. reshape([-1, 4])",
+            )
         raise err.suggest(sym.name, names)
 
     def used_before_assigned(self, sym: Symbol, scope: Scope) -> None:

@@ -92,14 +92,33 @@ def available_devices() -> list[str]:
 def open_session(model: Any, opts: ort.SessionOptions, providers: list, quiet: bool) -> ort.InferenceSession:
     """An InferenceSession; `quiet` (device "auto") hides onnxruntime's own log while it tries
     CUDA, because a CUDA provider that fails to load is no error there: the CPU runs instead."""
-    if not quiet:
-        return ort.InferenceSession(model, opts, providers=providers)
-    opts.log_severity_level = 4
-    ort.set_default_logger_severity(4)
     try:
-        return ort.InferenceSession(model, opts, providers=providers)
-    finally:
-        ort.set_default_logger_severity(2)  # onnxruntime's default: warnings and above
+        if not quiet:
+            return ort.InferenceSession(model, opts, providers=providers)
+        opts.log_severity_level = 4
+        ort.set_default_logger_severity(4)
+        try:
+            return ort.InferenceSession(model, opts, providers=providers)
+        finally:
+            ort.set_default_logger_severity(2)  # onnxruntime's default: warnings and above
+    except _NOT_IMPLEMENTED as e:
+        raise _no_kernel(e) from None
+
+
+_NOT_IMPLEMENTED = getattr(ort.capi.onnxruntime_pybind11_state, "NotImplemented", RuntimeError)
+
+
+def _no_kernel(e: Exception) -> NNError | Exception:
+    """A model onnxruntime has no kernel for (on CPU most often an f64 or f16 operator)."""
+    found = re.search(r"implementation for (\w+)\((\d+)\) node with name '([^']*)'", str(e))
+    if not found:
+        return e
+    op, _, node = found.groups()
+    return NNError(
+        f"onnxruntime has no {op} kernel for this model's node '{node}' on this device",
+        expected="a dtype onnxruntime implements it for: f32 everywhere; f64 and f16 only for some operators",
+        hint="declare the model's inputs f32 (its parameters follow them)",
+    )
 
 
 def _providers(device: str) -> list[str]:
@@ -171,6 +190,8 @@ class Session:
                 providers[0] = ("CUDAExecutionProvider", {"enable_cuda_graph": "1"})
         try:
             self._sess = open_session(model, opts, providers, quiet=device == "auto")
+        except NNError:
+            raise
         except Exception as e:  # onnxruntime raises its own types for a corrupt or unsupported file
             raise NNError(f"onnxruntime cannot load the model: {e}", hint=_kind_hint(model)) from None
         self.device = "cuda" if self._sess.get_providers()[0] == "CUDAExecutionProvider" else "cpu"

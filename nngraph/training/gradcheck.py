@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime as ort
 
 from nngraph.graph.reference import evaluate_nodes
-from nngraph.runtime.session import ORT_ERRORS, run_error
+from nngraph.runtime.session import ORT_ERRORS, open_session, run_error
 from nngraph.training.step import Compiled
 
 
@@ -36,7 +36,9 @@ def gradcheck(c: Compiled, batch: dict[str, np.ndarray], per_param: int = 6, see
         u = rng.random([d if isinstance(d, int) else n for d in shape], dtype=np.float32)
         feeds[name] = u.astype(g.type(name).np_dtype, copy=False)
     state = {p: c.initial[p] for p in iface.params + iface.buffers}
-    sess = ort.InferenceSession(c.to_onnx().SerializeToString(), providers=["CPUExecutionProvider"])
+    sess = open_session(
+        c.to_onnx().SerializeToString(), ort.SessionOptions(), ["CPUExecutionProvider"], quiet=False
+    )
     try:
         onnx_out = dict(zip(iface.outputs, sess.run(None, {**feeds, **state}), strict=True))
     except ORT_ERRORS as e:

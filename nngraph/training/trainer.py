@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 
 from nngraph.errors import NNError
 from nngraph.fileio import atomic_write_bytes
@@ -22,6 +21,7 @@ from nngraph.graph.program import Program
 from nngraph.runtime import data as datasets
 from nngraph.runtime.checkpoint import load_checkpoint, save_checkpoint
 from nngraph.runtime.evaluate import file_sha256
+from nngraph.runtime.session import open_session
 from nngraph.runtime.stepper import Stepper, session_options
 from nngraph.training.schedules import learning_rate
 from nngraph.training.spec import TrainSpec, data_file
@@ -86,8 +86,8 @@ class Trainer:
         )
         self.device = self.stepper.device
         ev = self.eval_c.to_onnx()
-        self.eval_sess = ort.InferenceSession(
-            ev.SerializeToString(), session_options(threads), providers=self.stepper.sess.get_providers()
+        self.eval_sess = open_session(
+            ev.SerializeToString(), session_options(threads), self.stepper.sess.get_providers(), quiet=False
         )
         self.step = 0
         self.epoch = 0
