@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nngraph.graph.dims import canonical
+
 Dim = int | str
 
 #: .nn dtype name -> numpy dtype
@@ -25,6 +27,11 @@ INTS = ("i32", "i64")
 class TensorType:
     dtype: str
     shape: tuple[Dim, ...]
+
+    def __post_init__(self) -> None:
+        # one spelling per size: "(batch*6)//6" is batch, "(seq-1)+seq" is seq*2-1 (see dims.py)
+        if any(isinstance(d, str) for d in self.shape):
+            object.__setattr__(self, "shape", tuple(canonical(d) for d in self.shape))
 
     @property
     def rank(self) -> int:
