@@ -9,6 +9,7 @@ weights. Shape rules raise plain ShapeErrors; this module attaches spans.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -340,7 +341,9 @@ class Builder:
                 return self.call(e.stage, [x], scope)
             stage = self.lookup(e.stage.id, e.stage.span, scope)
             if isinstance(stage, str) and (stage in self.layers or stage in self.prog.blocks):
-                stage = self.lookup(stage, e.stage.span, Scope(""))  # a str parameter naming a layer
+                stage = self.lookup(
+                    stage, e.stage.span, Scope("", block=scope.block)
+                )  # a str parameter naming a layer
             if not isinstance(stage, LayerValue):
                 if isinstance(stage, Symbol):
                     self.unknown_layer(e.stage.id, e.stage.span, scope)
@@ -359,10 +362,25 @@ class Builder:
             return self.arith("*", v, -1, e, scope)
         raise AssertionError(e)
 
+    def find_block(self, name: str, span: Span, scope: Scope) -> ast.BlockDef | None:
+        """The block `name` if the code running in `scope` may call it: blocks of its own file
+        and of the files that file imports (a library block must not lean on its importer's)."""
+        b = self.prog.blocks.get(name)
+        model = getattr(self, "model", None)
+        here = scope.block.span.file if scope.block is not None else model.span.file if model else None
+        if b is None or here is None or self.prog.sees(here, b.span.file):
+            return b
+        raise NNError(
+            f"block '{name}' is defined in {Path(b.span.file).name}, which {Path(here).name} does not import",
+            span,
+            expected=f"a block of {Path(here).name} or of a file it imports",
+            hint=f"import the file that defines '{name}' at the top of {Path(here).name}",
+        )
+
     def lookup(self, name: str, span: Span, scope: Scope) -> Any:
         if name in scope.vars:
             return scope.vars[name]
-        callee = self.layers.get(name) or self.prog.blocks.get(name)
+        callee = self.layers.get(name) or self.find_block(name, span, scope)
         if callee is None:
             return Symbol(name, span)
         lv = LayerValue(callee, name, span, word=name)
@@ -509,7 +527,7 @@ class Builder:
     def call(self, e: ast.Call, piped: list[Tensor], scope: Scope) -> Any:
         target = scope.vars.get(e.func)
         if target is None:
-            callee = self.layers.get(e.func) or self.prog.blocks.get(e.func)
+            callee = self.layers.get(e.func) or self.find_block(e.func, e.func_span, scope)
             target = LayerValue(callee, e.func, e.func_span) if callee else Symbol(e.func, e.func_span)
         if not isinstance(target, LayerValue):
             if isinstance(target, Symbol):

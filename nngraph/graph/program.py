@@ -18,6 +18,18 @@ class Program:
     models: dict[str, ast.ModelDef] = field(default_factory=dict)
     trains: dict[str, ast.TrainDef] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    imports: dict[str, set[str]] = field(default_factory=dict)  # file -> the files it imports
+
+    def sees(self, here: str, there: str) -> bool:
+        """Whether a block or model in file `here` may call a block of file `there`: its own
+        file and the files it imports, directly or through them (not the files importing it)."""
+        seen, todo = {_key(here)}, [_key(here)]
+        while todo:
+            for f in self.imports.get(todo.pop(), ()):
+                if f not in seen:
+                    seen.add(f)
+                    todo.append(f)
+        return _key(there) in seen
 
     def source_hash(self) -> str:
         h = hashlib.sha256()
@@ -59,9 +71,14 @@ def _check_trains(prog: Program) -> None:
             ).suggest(t.name, prog.models)
 
 
+def _key(file: str) -> str:
+    return file if file.startswith("<") else str(Path(file).resolve())
+
+
 def _load(prog: Program, mod: ast.Module, stack: list[str]) -> None:
-    here = str(Path(mod.file).resolve()) if not mod.file.startswith("<") else mod.file
+    here = _key(mod.file)
     prog.files.append(mod.file)
+    prog.imports.setdefault(here, set())
     stack = stack + [here]
     base = Path(mod.file).parent if not mod.file.startswith("<") else Path(".")
     for imp in mod.imports:
@@ -80,6 +97,7 @@ def _load(prog: Program, mod: ast.Module, stack: list[str]) -> None:
                 expected="a path relative to this file",
             )
             raise err.suggest_file(target)
+        prog.imports[here].add(str(target))
         if str(target) in {str(Path(f).resolve()) for f in prog.files if not f.startswith("<")}:
             continue  # already loaded through another import
         _load(prog, parse_file(target), stack)
