@@ -262,6 +262,18 @@ def test_run_with_ids_outside_the_embedding(tmp_path, capsys):
     assert out["y"].shape == (2, 5, 4)
 
 
+def test_a_failed_run_is_reported_once_without_onnxruntimes_log_line(tmp_path):
+    """onnxruntime logs a failed kernel itself (a red line on stderr, from C++); the run options
+    nngraph passes keep it quiet, so the user reads one message: ours."""
+    m = tmp_path / "e.onnx"
+    ng.compile_source(EMB, "e.nn").save(m)
+    np.save(tmp_path / "ids.npy", np.full((2, 5), 50, np.int64))
+    r = nngraph("run", m, "--input", f"ids={tmp_path / 'ids.npy'}")
+    assert r.returncode == 1
+    assert r.stderr.startswith("error: onnxruntime could not run the model"), r.stderr
+    assert "[E:onnxruntime" not in r.stderr and r.stderr.count("out of data bounds") == 1
+
+
 def test_training_with_ids_outside_the_embedding_fails_before_training(tmp_path, monkeypatch, capsys):
     rng = np.random.default_rng(0)
     ids = rng.integers(0, 20, (40, 5)).astype(np.int64)

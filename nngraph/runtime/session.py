@@ -38,10 +38,21 @@ ORT_ERRORS = (BoundRunError,) + tuple(
 )
 
 
+def quiet_run() -> ort.RunOptions:
+    """Run options that keep onnxruntime's own log line for a failed kernel off the terminal:
+    the failure is raised, and run_error reports it once, with the node and a hint."""
+    ro = ort.RunOptions()
+    ro.log_severity_level = 4
+    return ro
+
+
+QUIET_RUN = quiet_run()
+
+
 def run_bound(sess: ort.InferenceSession, binding: Any) -> None:
     """sess.run_with_iobinding, its failures as BoundRunError (so ORT_ERRORS catches them)."""
     try:
-        sess.run_with_iobinding(binding)
+        sess.run_with_iobinding(binding, QUIET_RUN)
     except RuntimeError as e:
         if not str(e).startswith("Error in execution"):
             raise
@@ -308,7 +319,7 @@ class Session:
             values = self._run_graph(checked, dims)
             return values if keep_on_device else {k: v.numpy() for k, v in values.items()}
         if not keep_on_device and not any(isinstance(v, ort.OrtValue) for v in checked.values()):
-            results = self._sess.run(None, checked)
+            results = self._sess.run(None, checked, QUIET_RUN)
             return dict(zip(self.outputs, results, strict=True))
         b = self._sess.io_binding()
         for name, value in checked.items():

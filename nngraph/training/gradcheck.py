@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime as ort
 
 from nngraph.graph.reference import evaluate_nodes
-from nngraph.runtime.session import ORT_ERRORS, open_session, run_error
+from nngraph.runtime.session import ORT_ERRORS, QUIET_RUN, open_session, run_error
 from nngraph.training.step import Compiled
 
 
@@ -40,7 +40,7 @@ def gradcheck(c: Compiled, batch: dict[str, np.ndarray], per_param: int = 6, see
         c.to_onnx().SerializeToString(), ort.SessionOptions(), ["CPUExecutionProvider"], quiet=False
     )
     try:
-        onnx_out = dict(zip(iface.outputs, sess.run(None, {**feeds, **state}), strict=True))
+        onnx_out = dict(zip(iface.outputs, sess.run(None, {**feeds, **state}, QUIET_RUN), strict=True))
     except ORT_ERRORS as e:
         raise run_error(e, "the gradients model") from None
     f64 = {k: _to64(v) for k, v in {**feeds, **state}.items()}

@@ -21,7 +21,7 @@ from nngraph.graph.program import Program
 from nngraph.runtime import data as datasets
 from nngraph.runtime.checkpoint import load_checkpoint, save_checkpoint
 from nngraph.runtime.evaluate import file_sha256
-from nngraph.runtime.session import open_session
+from nngraph.runtime.session import ORT_ERRORS, QUIET_RUN, open_session, run_error
 from nngraph.runtime.stepper import Stepper, session_options
 from nngraph.training.schedules import learning_rate
 from nngraph.training.spec import TrainSpec, data_file
@@ -186,7 +186,10 @@ class Trainer:
         for feeds in ds.batches(batch, self.seed, epoch=0, shuffle=False):
             k = len(next(iter(feeds.values())))
             feeds.update({p: state[p] for p in self.eval_c.interface.params + self.eval_c.interface.buffers})
-            outs = self.eval_sess.run(None, feeds)
+            try:
+                outs = self.eval_sess.run(None, feeds, QUIET_RUN)
+            except ORT_ERRORS as e:
+                raise run_error(e, "the evaluation model") from None
             for name, v in zip(self.eval_c.interface.outputs, outs, strict=True):
                 sums[name] = sums.get(name, 0.0) + float(v) * k
             n += k
