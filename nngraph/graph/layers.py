@@ -189,7 +189,7 @@ def _conv(nd: int | None):
         pads = _pads(ctx, a["padding"], k, stride, dil, n, name)
         fan_in = cin // groups * math.prod(k)
         w = ctx.param(
-            "weight", (cout, cin // groups, *k), a["init"], fan_in, cout // groups * math.prod(k), like=x
+            "weight", (cout, cin // groups, *k), a["init"], fan_in, cout * math.prod(k), like=x
         )
         inputs = [x, w]
         if a["bias"]:

@@ -128,7 +128,7 @@ LEAKY_RELU = _unary(
     lambda x, a: np.where(x >= 0, x, a["alpha"] * x),
     _simple("LeakyRelu", alpha=lambda a: float(a["alpha"])),
     "x where x >= 0, else alpha*x",
-    lambda c, g, x, y: g * (x.mask("greater_equal") * (1 - c.attrs["alpha"]) + c.attrs["alpha"]),
+    lambda c, g, x, y: g * (x.mask("greater") * (1 - c.attrs["alpha"]) + c.attrs["alpha"]),
     attrs={"alpha": 0.01},
     attr_samples=({}, {"alpha": 0.2}),
 )

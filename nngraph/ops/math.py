@@ -137,19 +137,24 @@ def _pow_grad(c, g):
     return [c.unbroadcast(da, a), c.unbroadcast(db, b)]
 
 
-def _select_grad(first_wins: str, second_wins: str):
+def _select_grad(wins: str, wins_or_ties: str):
+    """g to the input that was selected; at a tie half to each, as PyTorch does (all to one side
+    made binary_cross_entropy's max(x, 0) step the wrong way at a logit of exactly 0)."""
+
     def grad(c, g):
         a, b = c.inputs
-        ga = c.op("mul", [g, _mask(c, c.op(first_wins, [a, b]), g)])
-        gb = c.op("mul", [g, _mask(c, c.op(second_wins, [b, a]), g)])
+        share = lambda cmp: _mask(c, c.op(cmp, [a, b]), g)
+        half = c.op("mul", [c.op("add", [share(wins), share(wins_or_ties)]), c.const(0.5, g)])
+        ga = c.op("mul", [g, half])
+        gb = c.op("sub", [g, ga])
         return [c.unbroadcast(ga, a), c.unbroadcast(gb, b)]
 
     return grad
 
 
 POW = _binary("pow", "Pow", np.power, _pow_grad, positive_a=True)
-MAXIMUM = _binary("maximum", "Max", np.maximum, _select_grad("greater_equal", "greater"))
-MINIMUM = _binary("minimum", "Min", np.minimum, _select_grad("less_equal", "less"))
+MAXIMUM = _binary("maximum", "Max", np.maximum, _select_grad("greater", "greater_equal"))
+MINIMUM = _binary("minimum", "Min", np.minimum, _select_grad("less", "less_equal"))
 _cmp = lambda: lambda c, g: NOT_DIFFERENTIABLE
 GREATER = _binary("greater", "Greater", np.greater, _cmp(), out_dtype="bool", category="compare")
 GREATER_EQUAL = _binary(

@@ -93,11 +93,13 @@ def _mean_grad(c, g):
 
 
 def _max_grad(c, g):
-    """To every element equal to the maximum (ties share the full gradient, as with a mask)."""
+    """Shared evenly among the elements equal to the maximum, as torch.amax does (each tie
+    taking all of it made k ties k times the gradient)."""
     x = c.inputs[0]
     y = _back_to_value(c)
     hit = c.op("cast", [c.op("equal", [x, y])], to=c.type(x).dtype)
-    return [c.op("mul", [_back_to(c, g), hit])]
+    ties = c.op("reduce_sum", [hit], axes=c.attrs["axes"], keepdims=1)
+    return [c.op("mul", [_back_to(c, g), c.op("div", [hit, ties])])]
 
 
 def _back_to_value(c) -> str:
