@@ -90,13 +90,21 @@ def cmd_compile(args) -> int:
     out = Path(args.output or Path(args.file).with_suffix(".onnx").name)
     runner = _runner(args)
     kind = "grads" if args.grads else "step" if args.train else None
+    if kind and out.suffix.lower() == ".npz":
+        raise NNError(
+            f"-o {out}: the {kind} model's initial state is written beside it as {out.with_suffix('.npz')}, "
+            "so the model itself needs another name",
+            expected="an .onnx path such as step.onnx (its state goes to step.npz)",
+        )
     if args.dump_after:
         (m.training(kind, args.O, runner) if kind else m).to_onnx(args.O, runner)
-        print(
-            runner.dumped
-            if runner.dumped is not None
-            else f"pass {args.dump_after} does not run at -O{args.O}"
-        )
+        if args.report:
+            _print_report(runner)
+        if runner.dumped is None:
+            raise NNError(
+                f"pass {args.dump_after} did not run, so there is nothing to dump: {_why_not_run(args)}"
+            )
+        print(runner.dumped)
         return 0
     if kind:
         from nngraph.runtime.checkpoint import save_checkpoint
@@ -115,6 +123,20 @@ def cmd_compile(args) -> int:
     if args.report:
         _print_report(runner)
     return 0
+
+
+def _why_not_run(args) -> str:
+    from nngraph.passes.manager import names
+    from nngraph.passes.pipeline import BEFORE_AUTODIFF, PIPELINES
+
+    name = args.dump_after
+    if name in args.disable:
+        return f"--disable {name} turned it off"
+    if not (args.train or args.grads) and name in names(BEFORE_AUTODIFF[2]):
+        return "it rewrites training graphs before autodiff: add --train"
+    if name not in {*names(PIPELINES[args.O]), *names(BEFORE_AUTODIFF[args.O])}:
+        return f"-O{args.O} does not include it (-O2 does)"
+    return "this graph never reached it"
 
 
 def cmd_train(args) -> int:
@@ -281,10 +303,11 @@ def parser() -> argparse.ArgumentParser:
     source_cmd("graph", cmd_graph, "print the graph, one line per node")
     c = source_cmd("compile", cmd_compile, "write the inference model as ONNX")
     c.add_argument("-o", "--output", help="the .onnx file to write")
-    c.add_argument(
+    kind = c.add_mutually_exclusive_group()
+    kind.add_argument(
         "--train", action="store_true", help="write the training-step model (and its initial state .npz)"
     )
-    c.add_argument(
+    kind.add_argument(
         "--grads", action="store_true", help="write the gradients-only model (and its initial state .npz)"
     )
     c.add_argument("-O", type=int, default=2, choices=[0, 1, 2], help="optimization level (default 2)")

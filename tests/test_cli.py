@@ -30,7 +30,10 @@ def test_summary_table_and_json():
     assert "conv2d_1" in r.stdout and "output shape" in r.stdout and "params:" in r.stdout
     s = json.loads(nngraph("summary", CNN, "--json").stdout)
     assert s["model"] == "CNN"
-    assert s["params"] == sum(layer["params"] for layer in s["layers"]) - s["buffers"]
+    # the column counts trainable parameters, as the total and the diagram do (buffers apart, as PyTorch's)
+    assert s["params"] == sum(layer["params"] for layer in s["layers"])
+    bn = next(layer for layer in s["layers"] if layer["name"] == "batchnorm_1")
+    assert bn["params"] == 2 * 16 and s["buffers"] == 2 * (16 + 32)
     assert s["layers"][0] == {
         "name": "conv2d_1",
         "op": "conv2d",

@@ -243,7 +243,7 @@ def test_byte_order_mark_is_accepted(tmp_path: Path):
     "raw, says",
     [
         ("model M {\n".encode("utf-16"), "UTF-16 text, not UTF-8"),
-        (b"model M {\n  \x00\xff\xfe binary", "not UTF-8 text (it looks binary)"),
+        ("model M {\n  caf\u00e9\n".encode("latin-1"), "not UTF-8 text"),
     ],
 )
 def test_non_utf8_source_is_positioned(tmp_path: Path, raw: bytes, says: str):
@@ -253,6 +253,21 @@ def test_non_utf8_source_is_positioned(tmp_path: Path, raw: bytes, says: str):
         ng.compile_file(f)
     assert says in info.value.message
     assert info.value.span is not None and info.value.span.line >= 1
+
+
+@pytest.mark.parametrize(
+    "name, hint", [("x.nn", None), ("m.onnx", "compiled model"), ("d.npz", "holds arrays")]
+)
+def test_binary_source_shows_no_bytes_and_says_what_it_is(tmp_path: Path, name: str, hint: str | None):
+    """A binary file has no source line worth showing: its bytes would reach the terminal raw."""
+    f = tmp_path / name
+    f.write_bytes(b"\x08\x08\x12\x07nngraph\x1a\x05\x00\xff\xfe binary")
+    with pytest.raises(NNError) as info:
+        ng.compile_file(f)
+    text = info.value.render()
+    assert "is not a .nn source file (it is binary)" in text
+    assert not any(ord(ch) < 32 and ch != "\n" for ch in text), repr(text)
+    assert hint is None or hint in (info.value.hint or "")
 
 
 def test_directory_as_source(tmp_path: Path):

@@ -125,7 +125,7 @@ class Builder:
         self.state_updates: dict[str, str] = {}  # buffer -> its new value after a training step
         self.noise: dict[str, float] = {}  # dropout noise input -> drop probability
         self.targets: set[str] = set()
-        self.param_elements = 0  # elements of all parameters made so far, for the summary's column
+        self.param_elements = 0  # elements of the trainable parameters made so far, for the summary's column
         self.layers = all_layers()
         self.graph = Graph("")
         self.dims: set[str] = set()
@@ -873,7 +873,8 @@ class _Ctx:
                 expected="a layer size that fits in memory",
             )
         value = initialize(pid, tuple(shape), init, fan_in, fan_out, self.b.seed, DTYPES[dtype])
-        self.b.param_elements += n
+        if trainable:  # buffers (running statistics) are counted apart, as PyTorch's are
+            self.b.param_elements += n
         return g.add(
             pid, "param", [], t, self.span, value=value, trainable=trainable, init=init, order=self.b.tick()
         )

@@ -260,7 +260,7 @@ def load_csv(
     path: str | os.PathLike,
     input_names: str | Sequence[str],
     target_names: str | Sequence[str],
-    label_column: int | str = -1,
+    label_column: int | str | None = None,
     delimiter: str = ",",
     float_labels: bool = False,
 ) -> Dataset:
@@ -270,7 +270,8 @@ def load_csv(
     Gives one input, ``input_names[0]`` f32 [N, F] with every column but the label, and
     one target, ``target_names[0]`` i64 [N] with the label column (f64 with ``float_labels``,
     for regression targets). ``label_column`` is a column index (negative counts from the
-    end) or, with a header, a column name. Empty lines are skipped.
+    end) or, with a header, a column name; by default the header's column named like the
+    target, else the last column. Empty lines are skipped.
     """
     path = Path(path)
     ins, tgs = _names(input_names, "input"), _names(target_names, "target")
@@ -312,6 +313,8 @@ def load_csv(
             hint="only commas separate columns" if other else None,
         )
 
+    if label_column is None:
+        label_column = tgs[0] if header is not None and tgs[0] in header else -1
     if isinstance(label_column, str):
         if header is None:
             raise NNError(

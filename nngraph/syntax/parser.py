@@ -48,6 +48,15 @@ def parse(text: str, file: str = "<string>") -> ast.Module:
         raise
 
 
+#: what a binary file given as source probably is, by its suffix
+_NOT_SOURCE = {
+    ".onnx": "an .onnx file is a compiled model: 'nngraph run', 'nngraph eval' and nngraph.runtime "
+    "take it; the commands that read source take the .nn it was compiled from",
+    ".npz": "an .npz holds arrays (data or a checkpoint); give the .nn model file",
+    ".npy": "an .npy holds an array; give the .nn model file",
+}
+
+
 def parse_file(path: str | Path) -> ast.Module:
     path = Path(path)
     if path.is_dir():
@@ -65,8 +74,15 @@ def parse_file(path: str | Path) -> ast.Module:
         col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
         if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
             why = "is UTF-16 text, not UTF-8"
+        elif b"\0" in raw[:1024] or path.suffix.lower() in _NOT_SOURCE:
+            # binary: no source line to show (its bytes would go to the terminal as they are)
+            raise NNError(
+                f"{path} is not a .nn source file (it is binary)",
+                expected="a .nn source file saved as UTF-8",
+                hint=_NOT_SOURCE.get(path.suffix.lower()),
+            ) from None
         else:
-            why = "is not UTF-8 text" + (" (it looks binary)" if b"\0" in raw[:1024] else "")
+            why = "is not UTF-8 text"
         raise NNError(
             f"the file {why}",
             Span(str(path), line, col, line, col + 1),
