@@ -188,9 +188,7 @@ def _conv(nd: int | None):
         dil = _tuple(a["dilation"], n, "dilation", ctx, name, 1)
         pads = _pads(ctx, a["padding"], k, stride, dil, n, name)
         fan_in = cin // groups * math.prod(k)
-        w = ctx.param(
-            "weight", (cout, cin // groups, *k), a["init"], fan_in, cout * math.prod(k), like=x
-        )
+        w = ctx.param("weight", (cout, cin // groups, *k), a["init"], fan_in, cout * math.prod(k), like=x)
         inputs = [x, w]
         if a["bias"]:
             inputs.append(
