@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -178,6 +179,7 @@ def cmd_train(args) -> int:
             f"trained {m.name}: {result.steps} steps in {result.seconds:.1f} s on {result.device} "
             f"({result.samples_per_second:,.0f} samples/s); final loss {result.final_loss:.4f}"
             + (f"; {result.metrics_on} {metrics}" if metrics else "")
+            + (f" (stopped early {result.stopped_early})" if result.stopped_early else "")
         )
         print(f"wrote {result.model}, {out / 'checkpoint.npz'}, {out / 'history.json'}")
     return 0
@@ -328,7 +330,7 @@ def parser() -> argparse.ArgumentParser:
     gc = source_cmd("gradcheck", cmd_gradcheck, "symbolic gradients vs finite differences")
     gc.add_argument("--batch", type=_count(1), default=8)
     gc.add_argument("--per-param", type=_count(1), default=6)
-    gc.add_argument("--tol", type=float, default=1e-4)
+    gc.add_argument("--tol", type=_positive_float, default=1e-4)
 
     from nngraph.viz.cli_draw import add_parser as add_draw
 
@@ -354,6 +356,16 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--output", help="write the outputs to this .npz")
     r.set_defaults(fn=cmd_run)
     return p
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not math.isfinite(v) or v <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return v
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import onnx
 import pytest
@@ -70,3 +72,45 @@ def test_a_csv_header_naming_the_target_picks_the_label_column(tmp_path):
     ]
     (tmp_path / "e.csv").write_text("\n".join(last) + "\n")
     np.testing.assert_array_equal(load_csv(tmp_path / "e.csv", ["x"], ["label"]).arrays()["label"], labels)
+
+
+def test_a_huge_repeat_count_is_refused_at_once(tmp_path, capsys):
+    f = tmp_path / "r.nn"
+    f.write_text(
+        "model M {\n    input x: f32[batch, 4]\n    h = x\n    repeat 100000000 {\n        h = h | relu\n    }\n    output y = h\n}\n"
+    )
+    rc, _, err = run_cli(capsys, "check", f)
+    assert rc == 1 and "r.nn:4:12" in err and "at most 10,000 repetitions" in err
+
+
+def test_gradcheck_tolerance_must_be_a_positive_number(capsys):
+    for bad in ("-1", "nan", "0", "x"):
+        rc, _, err = run_cli(capsys, "gradcheck", ROOT / "examples" / "digits_mlp.nn", "--tol", bad)
+        assert rc == 2 and "--tol" in err, bad
+
+
+def test_an_unknown_model_lists_the_files_models(capsys):
+    rc, _, err = run_cli(capsys, "compile", ROOT / "examples" / "digits_mlp.nn", "--model", "Nope")
+    assert rc == 1 and "no model named 'Nope'" in err and "one of: DigitsMLP" in err
+
+
+def test_early_stopping_says_that_it_stopped(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    np.savez(
+        tmp_path / "d.npz",
+        x=rng.normal(size=(64, 4)).astype(np.float32),
+        t=rng.normal(size=(64, 1)).astype(np.float32),
+    )
+    (tmp_path / "m.nn").write_text(
+        "model M {\n    input x: f32[batch, 4]\n    output y = x | dense(1)\n}\n"
+        f'train M {{\n    data = npz("{tmp_path / "d.npz"}")\n    target t: f32[batch, 1]\n    loss = mse(y, t)\n'
+        "    optimizer = sgd(lr=5.0)\n    epochs = 20\n    metrics = [mae]\n"
+        "    early_stopping = early_stopping(metric=mae, patience=1)\n}\n"
+    )
+    rc, out, err = run_cli(capsys, "train", tmp_path / "m.nn", "--out", tmp_path / "o", "--json")
+    assert rc == 0, err
+    res = json.loads(out.strip().splitlines()[-1])
+    assert (
+        res["epochs"] < 20
+        and res["stopped_early"] == f"after epoch {res['epochs']}: val_mae did not improve for 1 epoch(s)"
+    )

@@ -28,6 +28,9 @@ BLOCK_PARAM_KINDS = ("tensor", "int", "float", "bool", "str", "ints")
 
 #: the largest static dim an input may declare (ONNX stores dims as int64; no tensor is near this)
 MAX_DIM = 2**40
+#: the most repetitions a `repeat` builds (each copies its body into the graph; a deep model has
+#: tens to hundreds, and a typo of 100000000 would otherwise run for hours)
+MAX_REPEAT = 10_000
 
 
 @dataclass
@@ -229,6 +232,12 @@ class Builder:
                     f"repeat count must be a positive integer, got {describe(n)}",
                     st.count.span,
                     expected="an integer >= 1, such as 'repeat 4 { ... }'",
+                )
+            if n > MAX_REPEAT:
+                raise NNError(
+                    f"repeat count {n:,} would build a graph too large to compile",
+                    st.count.span,
+                    expected=f"at most {MAX_REPEAT:,} repetitions",
                 )
             for _ in range(n):
                 self.run(st.body, scope)

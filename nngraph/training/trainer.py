@@ -40,6 +40,7 @@ class Result:
     epochs: int
     history: list[dict[str, Any]] = field(default_factory=list)
     metrics_on: str = "held-out"  # or "training", when nothing was held out
+    stopped_early: str | None = None  # why early stopping ended the run before its epochs
 
     def summary(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -296,6 +297,15 @@ class Trainer:
                 atomic_write_bytes(self.out / "history.json", json.dumps(self.history, indent=1).encode())
             if self.stopped_early:
                 break
+        why = None
+        if self.stopped_early and spec.early_stopping is not None:
+            es = spec.early_stopping.args
+            key = (
+                f"val_{es['metric']}"
+                if self.history and f"val_{es['metric']}" in self.history[-1]
+                else es["metric"]
+            )
+            why = f"after epoch {self.epoch}: {key} did not improve for {es['patience']} epoch(s)"
         seconds = time.perf_counter() - start
         final = self.history[-1] if self.history else {}
         metrics = {k[4:]: v for k, v in final.items() if k.startswith("val_") and k != "val_loss"}
@@ -317,6 +327,7 @@ class Trainer:
             self.epoch,
             self.history,
             split,
+            why,
         )
 
     def _watch(self, row: dict) -> bool:
