@@ -122,21 +122,25 @@ def read_png(path: Path) -> np.ndarray:
     return grey * (16.0 / 255.0)
 
 
+def _read_npy(path: Path) -> np.ndarray:
+    img = np.load(path, allow_pickle=False).astype(np.float32)
+    return img.reshape(img.shape[-2:]) if img.ndim == 3 and img.shape[0] == 1 else img
+
+
 def read_image(path: str | Path, invert: bool = False) -> np.ndarray:
     """An image file as an 8x8 float array of pixel counts in 0..16."""
     path = Path(path)
     if not path.is_file():
         raise NNError(f"image file not found: {path}")
     suffix = path.suffix.lower()
-    if suffix == ".npy":
-        img = np.load(path).astype(np.float32)
-        img = img.reshape(img.shape[-2:]) if img.ndim == 3 and img.shape[0] == 1 else img
-    elif suffix in (".pgm", ".pnm"):
-        img = read_pgm(path)
-    elif suffix == ".png":
-        img = read_png(path)
-    else:
+    readers = {".npy": _read_npy, ".pgm": read_pgm, ".pnm": read_pgm, ".png": read_png}
+    if suffix not in readers:
         raise NNError(f"unknown image type '{suffix}' ({path})", expected=".npy, .pgm or .png")
+    try:
+        img = readers[suffix](path)
+    except (ValueError, IndexError, OverflowError, struct.error, zlib.error) as e:
+        # a damaged or mislabelled file: the decoders' own errors, as one line
+        raise NNError(f"{path}: not a readable {suffix[1:]} image ({e})") from None
     if img.ndim != 2 or img.shape[0] % 8 or img.shape[1] % 8:
         raise NNError(
             f"{path}: an image of shape {list(img.shape)}", expected="8x8 (or a multiple of 8 per side)"

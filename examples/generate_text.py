@@ -66,9 +66,21 @@ def make_data(text_path: Path = TEXT, out: Path = DATA, stride: int = 2) -> Path
 
 
 def _session(model: str):
-    import onnxruntime as ort
+    """nngraph.runtime's Session: a missing or wrong file is one clear error, not a traceback."""
+    from nngraph.errors import NNError
+    from nngraph.runtime import Session
 
-    return ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    sess = Session(model)
+    if "tokens" not in sess.inputs:
+        raise NNError(
+            f"{model} takes {', '.join(sess.inputs)}, not 'tokens': it is not char_lm.nn's model",
+            expected="the model.onnx that 'nngraph train examples/char_lm.nn' wrote",
+        )
+    return sess
+
+
+def _logits(sess, x: np.ndarray) -> np.ndarray:
+    return sess.run({"tokens": x})[sess.outputs[0]]
 
 
 def score(model: str, text_path: Path = TEXT) -> dict[str, float]:
@@ -77,7 +89,7 @@ def score(model: str, text_path: Path = TEXT) -> dict[str, float]:
     sess = _session(model)
     _, tail = split_text(text_path.read_text())
     x, y = windows(tail, SEQ)
-    (logits,) = sess.run(None, {"tokens": x})
+    logits = _logits(sess, x)
     z = logits - logits.max(-1, keepdims=True)
     logp = z - np.log(np.exp(z).sum(-1, keepdims=True))
     loss = float(-np.take_along_axis(logp, y[..., None], -1).mean())
@@ -92,7 +104,7 @@ def sample(model: str, prompt: str, chars: int, temperature: float = 0.8, seed: 
         window = ids[-SEQ:]
         x = np.zeros((1, SEQ), np.int64)  # positions after the window are padding, never looked at
         x[0, : len(window)] = window
-        (logits,) = sess.run(None, {"tokens": x})
+        logits = _logits(sess, x)
         z = logits[0, len(window) - 1].astype(np.float64) / max(temperature, 1e-6)
         p = np.exp(z - z.max())
         ids.append(int(rng.choice(VOCAB, p=p / p.sum())))
@@ -108,10 +120,30 @@ def main(argv: list[str] | None = None) -> int:
     g = sub.add_parser("sample", help="generate text")
     g.add_argument("model")
     g.add_argument("--prompt", default="The ")
-    g.add_argument("--chars", type=int, default=200)
+    g.add_argument("--chars", type=_count, default=200, help="characters to generate (>= 0)")
     g.add_argument("--temperature", type=float, default=0.8)
     g.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
+    from nngraph.errors import NNError
+
+    try:
+        return _run(a)
+    except NNError as e:
+        print(e.render(), file=sys.stderr)
+        return 1
+
+
+def _count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{n} is negative")
+    return n
+
+
+def _run(a) -> int:
     if a.cmd == "data":
         print(make_data())
     elif a.cmd == "score":

@@ -307,6 +307,30 @@ def test_classify_digits_errors(trained, tmp_path):
     assert r.returncode == 1 and "expected: 8x8" in r.stderr
     r = run_app([str(bundle), str(tmp_path / "missing.npy")])
     assert r.returncode == 1 and "image file not found" in r.stderr
+    # damaged or mislabelled files: one line each, no traceback
+    write_png(tmp_path / "ok.png", np.zeros((8, 8), np.float32), filt=0)
+    (tmp_path / "trunc.png").write_bytes((tmp_path / "ok.png").read_bytes()[:40])
+    (tmp_path / "short.pgm").write_bytes(b"P5 8 8 255\n\x00\x01")
+    (tmp_path / "words.pgm").write_bytes(b"P2 8 8 16 1 2 x")
+    (tmp_path / "text.npy").write_text("not an array")
+    for name in ("trunc.png", "short.pgm", "words.pgm", "text.npy"):
+        r = run_app([str(bundle), str(tmp_path / name)])
+        assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+        assert f"{tmp_path / name}: not a readable {name.split('.')[1]} image" in r.stderr, r.stderr
+
+
+def test_generate_text_reports_user_mistakes(trained, tmp_path, capsys, monkeypatch):
+    model, _ = trained
+    monkeypatch.syspath_prepend(str(ROOT / "examples"))
+    import generate_text as gt
+
+    assert gt.main(["score", str(tmp_path / "nope.onnx")]) == 1
+    assert "model file not found" in capsys.readouterr().err
+    assert gt.main(["score", str(model)]) == 1  # the digits model: no 'tokens' input
+    assert "not char_lm.nn's model" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        gt.main(["sample", str(model), "--chars", "-5"])
+    assert "--chars: -5 is negative" in capsys.readouterr().err
 
 
 # ---- ResNet-50 and the benchmark ------------------------------------------------------------

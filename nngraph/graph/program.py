@@ -125,7 +125,9 @@ def pick_model(prog: Program, name: str | None) -> ast.ModelDef:
         if name not in prog.models:
             raise NNError(
                 f"no model named '{name}' in {prog.main}",
-                expected="one of: " + ", ".join(sorted(prog.models)) if prog.models else "a file with a model",
+                expected="one of: " + ", ".join(sorted(prog.models))
+                if prog.models
+                else "a file with a model",
             ).suggest(name, prog.models)
         return prog.models[name]
     main_models = [m for m in prog.models.values() if m.span.file == prog.main]
