@@ -143,6 +143,7 @@ def _why_not_run(args) -> str:
 def cmd_train(args) -> int:
     m = _compile(args)
     out = Path(args.out)
+    created = not out.exists()
     try:  # before training, not after it
         out.mkdir(parents=True, exist_ok=True)
         probe = out / f".nngraph-write-test-{os.getpid()}"
@@ -152,6 +153,15 @@ def cmd_train(args) -> int:
         raise NNError(
             f"cannot write into --out {out}: {e.strerror}", expected="a folder you can write to"
         ) from None
+    try:
+        return _train(args, m, out)
+    except BaseException:
+        if created and out.is_dir() and not any(out.iterdir()):  # a run that failed before writing
+            out.rmdir()
+        raise
+
+
+def _train(args, m, out: Path) -> int:
     tr = m.trainer(
         device=args.device, seed=args.seed if args.seed_given else None, out=out, progress=not args.quiet
     )

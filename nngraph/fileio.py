@@ -21,7 +21,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     except OSError as e:  # name the file asked for, not the temporary one
         from nngraph.errors import NNError
 
-        raise NNError(f"cannot write {path}: {e.strerror}") from None
+        blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        why = f"{blocker} is a file, not a folder" if blocker is not None else e.strerror
+        raise NNError(f"cannot write {path}: {why}") from None
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions

@@ -114,3 +114,24 @@ def test_early_stopping_says_that_it_stopped(tmp_path, capsys):
         res["epochs"] < 20
         and res["stopped_early"] == f"after epoch {res['epochs']}: val_mae did not improve for 1 epoch(s)"
     )
+
+
+def test_eval_of_data_the_model_cannot_take_names_both_shapes(tmp_path, capsys):
+    src = "model M {\n    input image: f32[batch, 784]\n    output y = image | dense(10)\n}\n"
+    (tmp_path / "m.nn").write_text(src)
+    assert run_cli(capsys, "compile", tmp_path / "m.nn", "-o", tmp_path / "m.onnx")[0] == 0
+    rc, _, err = run_cli(capsys, "eval", tmp_path / "m.onnx", "--data", "digits")
+    assert rc == 1 and "1797 samples of shape [64]" in err and "takes [N, 784]" in err and "512" not in err
+
+
+def test_writing_under_a_file_says_the_file_is_in_the_way(tmp_path, capsys):
+    (tmp_path / "m.onnx").write_bytes(b"x")
+    rc, _, err = run_cli(capsys, "compile", CNN, "-o", tmp_path / "m.onnx" / "x.onnx")
+    assert rc == 1 and "m.onnx is a file, not a folder" in err
+
+
+def test_a_train_that_fails_before_writing_leaves_no_empty_folder(tmp_path, capsys):
+    out = tmp_path / "new" / "run"
+    rc, _, err = run_cli(capsys, "train", ROOT / "examples" / "digits_mlp.nn", "--resume", "--out", out)
+    assert rc == 1 and "no checkpoint" in err
+    assert not out.exists()

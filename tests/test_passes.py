@@ -150,6 +150,24 @@ def test_gemm_check_says_why_not():
     assert gemm.RULE.why_not(m.graph, add) == "Gemm takes 2-D operands only"
 
 
+@pytest.mark.parametrize("dtype", ["i64", "i32"])
+def test_an_integer_matmul_stays_a_matmul_and_runs_at_every_level(dtype):
+    """onnxruntime has no integer Gemm: fusing one wrote a model that compiled and could not run."""
+    src = (
+        f"model M {{\n input a: {dtype}[batch, 3]\n input b: {dtype}[3, 2]\n"
+        " output o = matmul(a, a | transpose([1, 0]))\n output p = matmul(a, b) + 1\n}"
+    )
+    m = ng.compile_source(src)
+    mm = next(n for n in m.graph.g if m.graph.node(n)["op"] == "matmul")
+    assert "integer Gemm" in gemm.RULE.why_not(m.graph, mm)
+    np_t = np.int64 if dtype == "i64" else np.int32
+    a, b = np.arange(6, dtype=np_t).reshape(2, 3), np.arange(6, dtype=np_t).reshape(3, 2)
+    for level in (0, 1, 2):
+        out = run(m.to_onnx(level), {"a": a, "b": b})
+        np.testing.assert_array_equal(out["o"], a @ a.T)
+        np.testing.assert_array_equal(out["p"], a @ b + 1)
+
+
 def test_passes_emit_only_default_domain_and_leave_the_input_graph_alone():
     m = ng.compile_file(ROOT / "examples" / "digits_cnn.nn")
     snapshot = copy.deepcopy(m.graph)

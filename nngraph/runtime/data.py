@@ -535,7 +535,7 @@ def _reshape_hint(a: np.ndarray, shape: tuple, dataset_name: str) -> str | None:
 def _dtype_hint(a: np.ndarray, want: np.dtype) -> str | None:
     if a.dtype.kind == "f" and want.kind in "iu":
         if a.size and np.all(np.isfinite(a)) and np.all(a == np.round(a)):
-            return f"the values are whole numbers: convert them with .astype(np.{want.name})"
+            return f"the values are whole numbers: save them converted, as a.astype(np.{want.name})"
         return "floats are never converted to integers silently"
     if a.dtype.kind == "f" and want.kind == "f":
         return f"some values overflow {_short(want)}"

@@ -46,6 +46,16 @@ def evaluate_file(
     ((name, (shape, dtype)),) = sess.inputs.items()
     target = train["targets"][0] if train else "label"
     ds = _load(data, name, target, len(shape))
+    a = ds.inputs[name]
+    if a.ndim != len(shape) or any(
+        isinstance(d, int) and d != k for d, k in zip(shape[1:], a.shape[1:], strict=False)
+    ):
+        want = "[" + ", ".join(["N", *(str(d) for d in shape[1:])]) + "]"
+        raise NNError(
+            f"the data '{data}' gives '{name}' as {len(a)} samples of shape {list(a.shape[1:])}, "
+            f"but {Path(model).name} takes {want}",
+            expected="the data the model was trained on, or data of its input's shape",
+        )
     if dtype is not None and ds.inputs[name].dtype != dtype:  # as training converts: where values survive
         conv = datasets._convert(ds.inputs[name], np.dtype(dtype))
         if conv is not None:

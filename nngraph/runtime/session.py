@@ -127,8 +127,8 @@ def _no_kernel(e: Exception) -> NNError | Exception:
     op, _, node = found.groups()
     return NNError(
         f"onnxruntime has no {op} kernel for this model's node '{node}' on this device",
-        expected="a dtype onnxruntime implements it for: f32 everywhere; f64 and f16 only for some operators",
-        hint="declare the model's inputs f32 (its parameters follow them)",
+        expected="a dtype onnxruntime implements it for: f32 everywhere; f64, f16 and integers only for some operators",
+        hint="declare the model's float inputs f32 (its parameters follow them)",
     )
 
 

@@ -48,7 +48,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     s.add_argument("--train", action="store_true", help="draw the training step: forward, backward, update")
     s.add_argument("--rankdir", choices=["TB", "LR"], default="TB", help="top to bottom, or left to right")
-    s.add_argument("--no-shapes", action="store_true", help="no tensor shapes on edges and boxes")
+    s.add_argument(
+        "--no-shapes",
+        action="store_true",
+        help="no tensor shapes on edges and layer boxes (the model's inputs and outputs keep theirs)",
+    )
     s.add_argument("--ops", action="store_true", help="one box per primitive operator")
     s.add_argument(
         "-O", type=int, default=0, choices=[0, 1, 2], help="draw the graph after the passes of this level"

@@ -4,6 +4,7 @@ The backward graph of every dense layer is full of `matmul(transpose(x), g)`."""
 from __future__ import annotations
 
 from nngraph.graph.ir import Graph
+from nngraph.graph.types import FLOATS
 from nngraph.passes.rewrite import new_op, only_consumer
 from nngraph.passes.rule import Match, Rule
 
@@ -32,6 +33,8 @@ def check(graph: Graph, m: Match) -> str | None:
     a, b = graph.node(m["mm"])["inputs"]
     if graph.type(a).rank != 2 or graph.type(b).rank != 2:
         return "Gemm takes 2-D operands only"
+    if graph.type(a).dtype not in FLOATS:
+        return "onnxruntime has no integer Gemm (MatMul has one)"
     if m["bias"] is not None:
         if not only_consumer(graph, m["mm"], m["root"]):
             return "the product is used elsewhere too"
