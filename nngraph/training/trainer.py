@@ -225,8 +225,9 @@ class Trainer:
             )
         if self.epoch >= epochs:
             raise NNError(
-                f"nothing left to train: the checkpoint has done {self.epoch} of {epochs} epochs",
-                expected=f"more epochs than {self.epoch} (--epochs N)",
+                f"nothing left to train: this run has done {self.epoch} of {epochs} epochs "
+                "(epochs count from the start of the run, resumed ones included)",
+                expected=f"more epochs than {self.epoch} (fit(epochs=N), or --epochs N on the command line)",
             )
         lr_now = float("nan")
         while self.epoch < epochs:
