@@ -223,3 +223,18 @@ def test_integer_division_truncates_toward_zero_as_documented():
     a, b = np.array([-7, 7, -8, 9]), np.array([2, 2, 3, -4])
     np.testing.assert_array_equal(s.run({"a": a, "b": b})["y"], np.trunc(a / b).astype(np.int64))
     assert "`-7 / 2` is `-3`" in (ROOT / "grammar" / "README.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "shape, stages",
+    [
+        ("f32[batch, 4]", "slice(axis=1, start=5)"),
+        ("f32[batch, seq, 3]", "slice(axis=1, start=-1) | slice(axis=1, start=1)"),
+    ],
+)
+def test_a_slice_that_takes_nothing_is_an_error(shape, stages):
+    """Python's clamping makes the slice valid, but a dense after it would output zeros silently."""
+    src = f"model M {{\n    input x: {shape}\n    output y = x | {stages} | dense(2)\n}}\n"
+    with pytest.raises(NNError) as e:
+        ng.compile_source(src, "s.nn")
+    assert "gives an empty tensor" in str(e.value) and "s.nn:3:" in e.value.render()

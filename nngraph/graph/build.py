@@ -838,6 +838,14 @@ class Builder:
             t = op.infer([self.graph.type(i) for i in inputs], full)
         except ShapeError as e:
             raise NNError(e.message, span, expected=e.expected, hint=e.hint) from None
+        if 0 in t.shape and not any(0 in self.graph.type(i).shape for i in inputs):
+            # Python's clamping makes x[5:] of 4 elements valid, but nothing after it has data
+            got = ", ".join(str(self.graph.type(i)) for i in inputs)
+            raise NNError(
+                f"'{kind or name}' of {got} gives an empty tensor {t}",
+                span,
+                expected="a result with at least one element along every dim",
+            )
         node_id = scope_name if (kind or name) == name else f"{scope_name}/{name}"
         return self.graph.add(node_id, name, inputs, t, span, full, scope=scope_name, order=self.tick())
 
