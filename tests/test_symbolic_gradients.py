@@ -51,7 +51,9 @@ model M {{
     check(model, batch)
 
 
-@pytest.mark.parametrize("sl", ["step=2", "start=1, step=3", "start=-1, step=-2", "start=-2, end=0, step=-1"])
+@pytest.mark.parametrize(
+    "sl", ["step=2", "start=1, step=3", "start=-1, step=-2", "start=-2, end=0, step=-1", "step=-1"]
+)
 def test_slice_gradient_along_the_batch(sl):
     model = f"""
 model M {{
@@ -85,3 +87,11 @@ train M {
     with pytest.raises(NNError) as e:
         ng.compile_source(src).trainer().dataset()
     assert "input 'image' is f32[4, 64]" in str(e.value) and "f32[batch, 64]" in str(e.value)
+
+
+def test_slice_with_a_negative_step_alone_reverses_like_python():
+    """start defaults to Python's None: step=-1 alone is x[::-1] (a default of 0 took one element)."""
+    src = "model M {\n    input x: f32[batch, seq, 2]\n    output y = x | slice(axis=1, step=-1)\n}\n"
+    x = np.arange(12, dtype=np.float32).reshape(1, 6, 2)
+    y = ng.runtime.Session(ng.compile_source(src).to_onnx().SerializeToString()).run({"x": x})["y"]
+    np.testing.assert_array_equal(y, x[:, ::-1])

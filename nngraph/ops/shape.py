@@ -362,7 +362,7 @@ _SLICE_CASES = [
 SLICE = _op(
     "slice",
     ("x",),
-    {"axis": REQUIRED, "start": 0, "end": None, "step": 1},
+    {"axis": REQUIRED, "start": None, "end": None, "step": 1},
     _slice_infer,
     _slice_lower,
     _slice_ref,
@@ -463,7 +463,7 @@ def _slice_grad_samples(rng):
     out = []
     for shape, attrs in _SLICE_CASES:
         x = randn(rng, *shape)
-        y = _slice_ref([x], {"start": 0, "end": None, "step": 1, **attrs})
+        y = _slice_ref([x], {"start": None, "end": None, "step": 1, **attrs})
         out.append(Sample((randn(rng, *y.shape), x), attrs))
     return out
 
@@ -471,7 +471,7 @@ def _slice_grad_samples(rng):
 SLICE_GRAD = _op(
     "slice_grad",
     ("g", "x"),
-    {"axis": REQUIRED, "start": 0, "end": None, "step": 1},
+    {"axis": REQUIRED, "start": None, "end": None, "step": 1},
     _slice_grad_infer,
     _slice_grad_lower,
     _slice_grad_ref,
