@@ -88,9 +88,17 @@ def _print_report(runner) -> None:
 
 def cmd_compile(args) -> int:
     m = _compile(args)
+    if args.output == "":
+        raise NNError("-o needs a file name", expected="e.g. -o model.onnx")
     out = Path(args.output or Path(args.file).with_suffix(".onnx").name)
     runner = _runner(args)
     kind = "grads" if args.grads else "step" if args.train else None
+    if not kind and out.suffix.lower() in (".npz", ".npy", ".nn"):
+        raise NNError(
+            f"-o {out}: an ONNX model under a {out.suffix} name would be taken for "
+            + ("nngraph source" if out.suffix.lower() == ".nn" else "arrays"),
+            expected="an .onnx file name",
+        )
     if kind and out.suffix.lower() == ".npz":
         raise NNError(
             f"-o {out}: the {kind} model's initial state is written beside it as {out.with_suffix('.npz')}, "

@@ -135,3 +135,11 @@ def test_a_train_that_fails_before_writing_leaves_no_empty_folder(tmp_path, caps
     rc, _, err = run_cli(capsys, "train", ROOT / "examples" / "digits_mlp.nn", "--resume", "--out", out)
     assert rc == 1 and "no checkpoint" in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["m.npz", "m.nn", ""])
+def test_compile_refuses_an_output_name_that_is_not_a_model(name, tmp_path, capsys):
+    target = str(tmp_path / name) if name else ""
+    rc, _, err = run_cli(capsys, "compile", CNN, "-o", target)
+    assert rc == 1 and ("an .onnx file name" in err or "-o needs a file name" in err)
+    assert not (tmp_path / name).is_file()
