@@ -71,12 +71,15 @@ def options(threads: int) -> ort.SessionOptions:
     return o
 
 
-def source(file: str) -> str:
-    text = (ROOT / "examples" / file).read_text()
+def with_train(text: str) -> str:
+    """The source with a default train section for its first model, where it has none."""
     if "train " not in text:
-        name = text.split("model ")[1].split()[0]
-        text += TRAIN.format(name=name)
+        text += TRAIN.format(name=text.split("model ")[1].split()[0])
     return text
+
+
+def source(file: str) -> str:
+    return with_train((ROOT / "examples" / file).read_text())
 
 
 def step_fn(c, level: int, batch: int, threads: int):

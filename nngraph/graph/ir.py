@@ -19,6 +19,18 @@ from nngraph.graph.types import TensorType
 LEAF_OPS = ("input", "param", "const")
 
 
+def reachable(starts, step) -> set:
+    """`starts` and everything `step(item)` leads to, transitively: one walk, each item once."""
+    seen = set(starts)
+    todo = list(seen)
+    while todo:
+        for n in step(todo.pop()):
+            if n not in seen:
+                seen.add(n)
+                todo.append(n)
+    return seen
+
+
 @dataclass
 class Graph:
     name: str
@@ -115,22 +127,11 @@ class Graph:
     def upstream(self, nodes) -> set[str]:
         """`nodes` and everything they depend on, in one walk (nx.ancestors per node is quadratic
         over a training graph's hundreds of outputs)."""
-        return self._reach(nodes, self.g.predecessors)
+        return reachable(nodes, self.g.predecessors)
 
     def downstream(self, nodes) -> set[str]:
         """`nodes` and everything that depends on any of them, in one walk."""
-        return self._reach(nodes, self.g.successors)
-
-    @staticmethod
-    def _reach(nodes, step) -> set[str]:
-        seen = set(nodes)
-        todo = list(seen)
-        while todo:
-            for n in step(todo.pop()):
-                if n not in seen:
-                    seen.add(n)
-                    todo.append(n)
-        return seen
+        return reachable(nodes, self.g.successors)
 
     def prune(self) -> None:
         """Drop nodes no output depends on (inputs stay: an unused one is an error upstream)."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nngraph.errors import SOURCES, NNError, Span
+from nngraph.graph.ir import reachable
 from nngraph.syntax import ast
 from nngraph.syntax.parser import parse, parse_file
 
@@ -23,13 +24,7 @@ class Program:
     def sees(self, here: str, there: str) -> bool:
         """Whether a block or model in file `here` may call a block of file `there`: its own
         file and the files it imports, directly or through them (not the files importing it)."""
-        seen, todo = {_key(here)}, [_key(here)]
-        while todo:
-            for f in self.imports.get(todo.pop(), ()):
-                if f not in seen:
-                    seen.add(f)
-                    todo.append(f)
-        return _key(there) in seen
+        return _key(there) in reachable([_key(here)], lambda f: self.imports.get(f, ()))
 
     def source_hash(self) -> str:
         h = hashlib.sha256()
@@ -98,7 +93,7 @@ def _load(prog: Program, mod: ast.Module, stack: list[str]) -> None:
             )
             raise err.suggest_file(target)
         prog.imports[here].add(str(target))
-        if str(target) in {str(Path(f).resolve()) for f in prog.files if not f.startswith("<")}:
+        if str(target) in {_key(f) for f in prog.files}:
             continue  # already loaded through another import
         _load(prog, parse_file(target), stack)
     for b in mod.blocks:

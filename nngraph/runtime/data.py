@@ -416,9 +416,10 @@ def check_against(
     f16/f32/f64/i32/i64/bool; return the dataset with exactly those arrays, in the
     model's dtypes, under the model's input/target roles.
 
-    Checked, per array: present (looked up among the dataset's inputs and targets),
-    a symbolic dim 0 in the model (batches vary in size), the rank, every static dim but dim 0 (the samples), a symbolic dim other than dim 0
-    bound to the same size wherever it appears, and the dtype, converted silently only
+    Checked, per array: present (looked up among the dataset's inputs and targets), a
+    symbolic dim 0 in the model (batches vary in size), the rank, every static dim but dim 0
+    (the samples), a symbolic dim other than dim 0 bound to the same size wherever it
+    appears, and the dtype, converted silently only
     where values survive (see ``_convert``: f64 -> f32 rounds, integers -> i64/i32 when
     they fit, integers -> floats when exact). With ``num_classes``, integer labels must
     lie in ``[0, classes)``. Data is never reshaped silently: a shape that would fit

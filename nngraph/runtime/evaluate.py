@@ -56,8 +56,8 @@ def evaluate_file(
             f"but {Path(model).name} takes {want}",
             expected="the data the model was trained on, or data of its input's shape",
         )
-    if dtype is not None and ds.inputs[name].dtype != dtype:  # as training converts: where values survive
-        conv = datasets._convert(ds.inputs[name], np.dtype(dtype))
+    if dtype is not None and a.dtype != dtype:  # as training converts: where values survive
+        conv = datasets._convert(a, np.dtype(dtype))
         if conv is not None:
             ds.inputs[name] = conv
     split = "all"

@@ -38,15 +38,10 @@ ORT_ERRORS = (BoundRunError,) + tuple(
 )
 
 
-def quiet_run() -> ort.RunOptions:
-    """Run options that keep onnxruntime's own log line for a failed kernel off the terminal:
-    the failure is raised, and run_error reports it once, with the node and a hint."""
-    ro = ort.RunOptions()
-    ro.log_severity_level = 4
-    return ro
-
-
-QUIET_RUN = quiet_run()
+#: Run options that keep onnxruntime's own log line for a failed kernel off the terminal: the
+#: failure is raised, and run_error reports it once, with the node and a hint.
+QUIET_RUN = ort.RunOptions()
+QUIET_RUN.log_severity_level = 4
 
 
 def run_bound(sess: ort.InferenceSession, binding: Any) -> None:
@@ -100,6 +95,9 @@ def available_devices() -> list[str]:
     return ["cpu"] + (["cuda"] if "CUDAExecutionProvider" in ort.get_available_providers() else [])
 
 
+_NOT_IMPLEMENTED = getattr(ort.capi.onnxruntime_pybind11_state, "NotImplemented", RuntimeError)
+
+
 def open_session(model: Any, opts: ort.SessionOptions, providers: list, quiet: bool) -> ort.InferenceSession:
     """An InferenceSession; `quiet` (device "auto") hides onnxruntime's own log while it tries
     CUDA, because a CUDA provider that fails to load is no error there: the CPU runs instead."""
@@ -114,9 +112,6 @@ def open_session(model: Any, opts: ort.SessionOptions, providers: list, quiet: b
             ort.set_default_logger_severity(2)  # onnxruntime's default: warnings and above
     except _NOT_IMPLEMENTED as e:
         raise _no_kernel(e) from None
-
-
-_NOT_IMPLEMENTED = getattr(ort.capi.onnxruntime_pybind11_state, "NotImplemented", RuntimeError)
 
 
 def _no_kernel(e: Exception) -> NNError | Exception:

@@ -299,14 +299,9 @@ class Trainer:
             if self.stopped_early:
                 break
         why = None
-        if self.stopped_early and spec.early_stopping is not None:
-            es = spec.early_stopping.args
-            key = (
-                f"val_{es['metric']}"
-                if self.history and f"val_{es['metric']}" in self.history[-1]
-                else es["metric"]
-            )
-            why = f"after epoch {self.epoch}: {key} did not improve for {es['patience']} epoch(s)"
+        if self.stopped_early and spec.early_stopping is not None and self.history:
+            key = self._watched(self.history[-1])
+            why = f"after epoch {self.epoch}: {key} did not improve for {spec.early_stopping.args['patience']} epoch(s)"
         seconds = time.perf_counter() - start
         final = self.history[-1] if self.history else {}
         metrics = {k[4:]: v for k, v in final.items() if k.startswith("val_") and k != "val_loss"}
@@ -331,12 +326,17 @@ class Trainer:
             why,
         )
 
+    def _watched(self, row: dict) -> str:
+        """The history key early stopping watches: the held-out figure where there is one."""
+        metric = self.spec.early_stopping.args["metric"]
+        return f"val_{metric}" if f"val_{metric}" in row else metric
+
     def _watch(self, row: dict) -> bool:
         """Early stopping after an epoch: whether the watched value has not improved for
         `patience` epochs (loss and mae improve downwards, accuracies upwards)."""
         es = self.spec.early_stopping
         metric = es.args["metric"]
-        key = f"val_{metric}" if f"val_{metric}" in row else metric
+        key = self._watched(row)
         if key not in row:
             raise NNError(
                 f"early_stopping watches '{metric}', which is not measured",
