@@ -1,11 +1,12 @@
 """Convolution as matrix products over shared patches (made by the conv_as_gemm pass).
 
 A training step convolves x twice: forward with w, and again in w's gradient. Extracting x's
-patches once, as P[C*K, N, *out] (K = kernel taps), turns both into single large GEMMs
-(y = W[O, C*K] @ P, dW = G[O, N*S] @ P^T) instead of a Conv plus per-image products summed over
-the batch: about 10% less time for the pair on onnxruntime's CPU provider with small images,
-measured on the digits CNN. These ops appear only after autodiff (the pass rewrites the finished
-training graph), so they take no gradient.
+patches once, as P[C*K, *out, N] (K = kernel taps), turns both into single large GEMMs
+(y = W[O, C*K] @ P, dW = G[O, S*N] @ P^T). The patches are one Gather of whole batch rows (N
+values per copy) from x laid out as [C, *spatial, N]: on onnxruntime's CPU provider that is 3x
+faster than extracting them with a Conv over one-hot kernels, and per-element gathers are 10x
+slower. These ops appear only after autodiff (the pass rewrites the finished training graph), so
+they take no gradient.
 """
 
 from __future__ import annotations
@@ -45,28 +46,47 @@ def _patches_infer(ts: list[TensorType], attrs: dict) -> TensorType:
     _static_spatial(x, "conv_patches")
     stride, pads, dilation = window_attrs(attrs, len(kernel), "conv_patches")
     out = window_out(x, kernel, stride, pads, dilation, "conv_patches")
-    return TensorType(x.dtype, (x.shape[1] * math.prod(kernel), x.shape[0], *out))
+    return TensorType(x.dtype, (x.shape[1] * math.prod(kernel), *out, x.shape[0]))
+
+
+def tap_positions(spatial, kernel, stride, pads, dilation) -> np.ndarray:
+    """[K, S]: for each kernel tap and output position, the flat index into the input's positions,
+    or prod(spatial) (one zero position past the end) where the window lies in the padding."""
+    n = len(kernel)
+    padded = [spatial[d] + pads[d] + pads[n + d] for d in range(n)]
+    out = [(padded[d] - dilation[d] * (kernel[d] - 1) - 1) // stride[d] + 1 for d in range(n)]
+    flat = np.full(padded, math.prod(spatial), dtype=np.int64)
+    flat[tuple(slice(pads[d], pads[d] + spatial[d]) for d in range(n))] = np.arange(
+        math.prod(spatial)
+    ).reshape(spatial)
+    taps = [
+        flat[
+            tuple(
+                slice(k[d] * dilation[d], k[d] * dilation[d] + (out[d] - 1) * stride[d] + 1, stride[d])
+                for d in range(n)
+            )
+        ]
+        for k in np.ndindex(*kernel)
+    ]
+    return np.stack([t.reshape(-1) for t in taps])
 
 
 def _patches_lower(ctx, xs, attrs, in_types, out_type):
-    """x^T as a volume [C, 1, N, *spatial]; a Conv with one-hot kernels [K, 1, 1, *kernel] copies each
-    tap into its own channel: [C, K, N, *out], which is P's memory layout already."""
+    """x as [C, positions, N] (plus one zero position when padded); one Gather along the positions
+    with tap_positions [K, S] gives [C, K, S, N], which is P's memory layout already. Padding one
+    position on the flat axis copies whole blocks: 3x faster than padding the spatial dims."""
     (x,) = xs
     kernel = tuple(attrs["kernel"])
-    n, k = len(kernel), math.prod(kernel)
+    n = len(kernel)
     stride, pads, dilation = window_attrs(attrs, n, "conv_patches")
-    xt = ctx.emit("Transpose", [x], perm=[1, 0, *range(2, n + 2)])
-    x5 = ctx.emit("Unsqueeze", [xt, ctx.ints([1])])
-    eye = np.eye(k, dtype=out_type.np_dtype).reshape(k, 1, 1, *kernel)
-    p = ctx.emit(
-        "Conv",
-        [x5, ctx.const(eye, hint="one_hot_kernels")],
-        kernel_shape=[1, *kernel],
-        strides=[1, *stride],
-        pads=[0, *pads[:n], 0, *pads[n:]],
-        dilations=[1, *dilation],
-    )
-    return ctx.emit("Reshape", [p, ctx.ints([out_type.shape[0], -1, *out_type.shape[2:]])])
+    c, spatial = in_types[0].shape[1], in_types[0].shape[2:]
+    xt = ctx.emit("Transpose", [x], perm=[1, *range(2, n + 2), 0])
+    flat = ctx.emit("Reshape", [xt, ctx.ints([c, math.prod(spatial), -1])])
+    if any(pads):
+        flat = ctx.emit("Pad", [flat, ctx.ints([0, 0, 0, 0, 1, 0])])
+    idx = ctx.const(tap_positions(spatial, kernel, stride, pads, dilation), hint="tap_positions")
+    p = ctx.emit("Gather", [flat, idx], axis=1)
+    return ctx.emit("Reshape", [p, ctx.ints([out_type.shape[0], *out_type.shape[1:-1], -1])])
 
 
 def _patches_ref(xs, attrs):
@@ -75,7 +95,7 @@ def _patches_ref(xs, attrs):
     stride, pads, dilation = window_attrs(attrs, len(kernel), "conv_patches")
     taps = [v for _, v in window_views(pad_spatial(x, pads), kernel, stride, dilation)]  # each [N, C, *out]
     p = np.stack(taps, axis=2)  # [N, C, K, *out]
-    p = np.moveaxis(p, 0, 2)  # [C, K, N, *out]
+    p = np.moveaxis(p, 0, -1)  # [C, K, *out, N]
     return p.reshape(-1, *p.shape[2:]).astype(xs[0].dtype)
 
 
@@ -107,7 +127,7 @@ CONV_PATCHES = register(
         reference=_patches_ref,
         samples=_patches_samples,
         style=Style("conv", "patches"),
-        doc="x's convolution windows as P[C*K, N, *out]: P[(c, k), n, o] = x_padded[n, c, o*stride + k*dilation]",
+        doc="x's convolution windows as P[C*K, *out, N]: P[(c, k), o, n] = x_padded[n, c, o*stride + k*dilation]",
         grad=NOT_DIFFERENTIABLE,
     )
 )
@@ -130,30 +150,30 @@ def _gemm_infer(ts: list[TensorType], attrs: dict) -> TensorType:
     _check_patches(p, w.shape[1], w.shape[2:], "conv_gemm")
     if len(ts) > 2 and ts[2].shape != (w.shape[0],):
         raise ShapeError(f"'conv_gemm' bias must be [{w.shape[0]}], got {ts[2]}")
-    return TensorType(p.dtype, (p.shape[1], w.shape[0], *p.shape[2:]))
+    return TensorType(p.dtype, (p.shape[-1], w.shape[0], *p.shape[1:-1]))
 
 
 def _gemm_lower(ctx, xs, attrs, in_types, out_type):
-    """Y[O, N*S] = W[O, C*K] @ P[C*K, N*S] (+ b as a column), back to [N, O, *out]."""
+    """Y[O, S*N] = W[O, C*K] @ P[C*K, S*N] (+ b as a column), back to [N, O, *out]."""
     p, w = xs[:2]
     o, ck = in_types[1].shape[0], in_types[0].shape[0]
-    out_sp = list(in_types[0].shape[2:])
+    out_sp = list(in_types[0].shape[1:-1])
     p2 = ctx.emit("Reshape", [p, ctx.ints([ck, -1])])
     w2 = ctx.emit("Reshape", [w, ctx.ints([o, ck])])
     if len(xs) > 2:
         y = ctx.emit("Gemm", [w2, p2, ctx.emit("Reshape", [xs[2], ctx.ints([o, 1])])])
     else:
         y = ctx.emit("MatMul", [w2, p2])
-    y = ctx.emit("Reshape", [y, ctx.ints([o, -1, *out_sp])])
-    return ctx.emit("Transpose", [y], perm=[1, 0, *range(2, len(out_sp) + 2)])
+    y = ctx.emit("Reshape", [y, ctx.ints([o, *out_sp, -1])])
+    return ctx.emit("Transpose", [y], perm=[len(out_sp) + 1, 0, *range(1, len(out_sp) + 1)])
 
 
 def _gemm_ref(xs, attrs):
     p, w = xs[0].astype(np.float64), xs[1].astype(np.float64)
-    y = np.tensordot(w.reshape(w.shape[0], -1), p, axes=(1, 0))  # [O, N, *out]
+    y = np.tensordot(w.reshape(w.shape[0], -1), p, axes=(1, 0))  # [O, *out, N]
     if len(xs) > 2:
         y += xs[2].astype(np.float64).reshape(-1, *[1] * (y.ndim - 1))
-    return np.moveaxis(y, 0, 1).astype(xs[0].dtype)
+    return np.moveaxis(y, -1, 0).astype(xs[0].dtype)
 
 
 def _gemm_samples(rng):
@@ -176,7 +196,7 @@ CONV_GEMM = register(
         reference=_gemm_ref,
         samples=_gemm_samples,
         style=Style("conv", "conv (gemm)"),
-        doc="conv from patches: y[n, o, *out] = sum over (c, k) of w[o, c, k] P[(c, k), n, *out], plus b[o]",
+        doc="conv from patches: y[n, o, *out] = sum over (c, k) of w[o, c, k] P[(c, k), *out, n], plus b[o]",
         grad=NOT_DIFFERENTIABLE,
     )
 )
@@ -186,7 +206,7 @@ def _gw_infer(ts: list[TensorType], attrs: dict) -> TensorType:
     p, g = ts
     same_dtype(ts, "conv_gemm_grad_weight")
     kernel = tuple(attrs["kernel"])
-    if g.rank != p.rank or g.shape[0] != p.shape[1] or g.shape[2:] != p.shape[2:]:
+    if g.rank != p.rank or g.shape[0] != p.shape[-1] or g.shape[2:] != p.shape[1:-1]:
         raise ShapeError(f"'conv_gemm_grad_weight': g {g} is not a convolution output over patches {p}")
     k = math.prod(kernel)
     if not isinstance(p.shape[0], int) or p.shape[0] % k:
@@ -195,11 +215,11 @@ def _gw_infer(ts: list[TensorType], attrs: dict) -> TensorType:
 
 
 def _gw_lower(ctx, xs, attrs, in_types, out_type):
-    """dW[O, C*K] = G[O, N*S] @ P[C*K, N*S]^T: one GEMM with the sum over the batch inside it."""
+    """dW[O, C*K] = G[O, S*N] @ P[C*K, S*N]^T: one GEMM with the sum over the batch inside it."""
     p, g = xs
     ck, o = in_types[0].shape[0], in_types[1].shape[1]
     rank = in_types[1].rank
-    gt = ctx.emit("Transpose", [g], perm=[1, 0, *range(2, rank)])
+    gt = ctx.emit("Transpose", [g], perm=[1, *range(2, rank), 0])
     g2 = ctx.emit("Reshape", [gt, ctx.ints([o, -1])])
     p2 = ctx.emit("Reshape", [p, ctx.ints([ck, -1])])
     dw = ctx.emit("Gemm", [g2, p2], transB=1)
@@ -208,8 +228,8 @@ def _gw_lower(ctx, xs, attrs, in_types, out_type):
 
 def _gw_ref(xs, attrs):
     p, g = xs[0].astype(np.float64), xs[1].astype(np.float64)
-    axes = [1, *range(2, p.ndim)]
-    dw = np.tensordot(np.moveaxis(g, 1, 0), p, axes=([1, *range(2, g.ndim)], axes))  # [O, C*K]
+    rest = list(range(1, p.ndim))
+    dw = np.tensordot(np.moveaxis(np.moveaxis(g, 1, 0), 1, -1), p, axes=(rest, rest))  # [O, C*K]
     return dw.reshape(g.shape[1], -1, *attrs["kernel"]).astype(xs[0].dtype)
 
 
@@ -217,7 +237,7 @@ def _gw_samples(rng):
     out = []
     for x, k, a in _CASES:
         p = _patches_infer([TensorType("f32", x)], _conv_attrs(k, a))
-        g = (p.shape[1], 3, *p.shape[2:])
+        g = (p.shape[-1], 3, *p.shape[1:-1])
         out.append(Sample((randn(rng, *p.shape), randn(rng, *g)), {"kernel": k}))
     return out
 
@@ -232,7 +252,7 @@ CONV_GEMM_GRAD_WEIGHT = register(
         reference=_gw_ref,
         samples=_gw_samples,
         style=Style("conv", "conv grad w (gemm)"),
-        doc="conv's weight gradient from patches: dw[o, c, k] = sum over n, out of g[n, o, out] P[(c, k), n, out]",
+        doc="conv's weight gradient from patches: dw[o, c, k] = sum over n, out of g[n, o, out] P[(c, k), out, n]",
         grad=NOT_DIFFERENTIABLE,
     )
 )
