@@ -444,3 +444,20 @@ def test_passes_keep_the_gradients_of_sequence_models(example):
     for k in a:
         scale = max(1.0, float(np.abs(a[k]).max()))
         np.testing.assert_allclose(b[k], a[k], rtol=1e-5, atol=1e-5 * scale, err_msg=k)
+
+
+def test_batchnorm_train_statistics_have_buffers_of_their_own():
+    """onnxruntime writes BatchNormalization's batch mean and variance into its mean and variance
+    inputs' buffers, so each node's placeholders are outputs read by it alone, never initializers
+    (equal initializers are merged, and two batchnorms then overwrote one another's mean)."""
+    model = ng.compile_source(CONV1D_NET).training("step", level=2).to_onnx(2)
+    inits = {i.name for i in model.graph.initializer}
+    readers: dict[str, int] = {}
+    for n in model.graph.node:
+        for i in n.input:
+            readers[i] = readers.get(i, 0) + 1
+    bns = [n for n in model.graph.node if n.op_type == "BatchNormalization"]
+    assert len(bns) == 2
+    held = [n.input[k] for n in bns for k in (3, 4)]
+    assert len(set(held)) == 4 and not inits & set(held)
+    assert all(readers[h] == 1 for h in held)

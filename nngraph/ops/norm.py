@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nngraph.autodiff.backward import NOT_DIFFERENTIABLE
 from nngraph.errors import ShapeError
 from nngraph.graph.types import TensorType
 from nngraph.ops.common import need_float, need_rank, randn, same_dtype
@@ -80,16 +81,34 @@ BATCHNORM = register(
 # ---- batch norm on batch statistics: made by the fuse_batchnorm_train pass ----------------------
 
 
+def bn_train_node(ctx, xs: list[str], eps: float, dtype, rank: int) -> list[str]:
+    """One ONNX BatchNormalization in training mode for x, scale, bias: [y, batch mean, batch
+    variance (biased)]. With momentum 0 its "running" outputs are the batch's own statistics, so
+    the running-statistics update and the gradient read them instead of reducing x again; the
+    batchnorm_train and batch_stat nodes of one x share this node.
+
+    onnxruntime writes those two outputs into the buffers of the mean and variance inputs (its
+    kernel aliases them), so the placeholders must be buffers of this node alone: an initializer
+    would be overwritten, and equal ones are merged (two batchnorms' means then shared one buffer).
+    They are zeros made from x's first [C] values, which no other node computes."""
+
+    def build() -> list[str]:
+        x = xs[0]
+        lead = [0, *range(2, rank)]
+        first = ctx.emit("Slice", [x, ctx.ints([0] * len(lead)), ctx.ints([1] * len(lead)), ctx.ints(lead)])
+        first = ctx.emit("Reshape", [first, ctx.ints([-1])])
+        zeros = ctx.emit("Mul", [first, ctx.const(np.zeros((), dtype))])
+        other = ctx.emit("Sub", [first, first])
+        return ctx.emit_multi(
+            "BatchNormalization", [*xs, zeros, other], 3, epsilon=eps, momentum=0.0, training_mode=1
+        )
+
+    return ctx.shared(("BatchNormalization", *xs, eps), build)
+
+
 def _bn_train_lower(ctx, xs, attrs, in_types, out_type):
-    """ONNX BatchNormalization in training mode normalizes with the batch's own (biased) statistics;
-    its running-statistics outputs go unused (the graph updates those, with PyTorch's unbiased
-    variance), so the mean and variance inputs are placeholders."""
-    c, dt = in_types[0].shape[1], out_type.np_dtype
-    zeros, ones = ctx.const(np.zeros(c, dt), hint="bn_mean0"), ctx.const(np.ones(c, dt), hint="bn_var1")
-    y, _, _ = ctx.emit_multi(
-        "BatchNormalization", [*xs, zeros, ones], 3, epsilon=float(attrs["eps"]), training_mode=1
-    )
-    return y
+    """Normalized with the batch's own (biased) statistics, as ONNX training mode does."""
+    return bn_train_node(ctx, xs, float(attrs["eps"]), out_type.np_dtype, in_types[0].rank)[0]
 
 
 def _bn_train_ref(xs, attrs):
@@ -108,20 +127,28 @@ def _bn_train_samples(rng: np.random.Generator) -> list[Sample]:
     return [s((6, 3)), s((2, 5, 6)), s((2, 3, 4, 5)), s((3, 2, 3, 3), eps=1e-3)]
 
 
+def _stat(c, x, scale, bias, which: str):
+    """The batch's mean or (biased) variance as a [1, C, 1, ...] column: read from the forward's
+    BatchNormalization, not reduced again."""
+    s = c.v(c.op("batch_stat", [x, scale, bias], eps=c.attrs["eps"], stat=which))
+    return s.f("reshape", shape=(1, -1) + (1,) * (x.type.rank - 2))
+
+
 def _bn_train_grad(c, g):
     """The closed form, as PyTorch's: dx = scale * rstd * (g - mean(g) - xhat * mean(g * xhat)),
     means over every axis but the channels, with xhat = (x - mean(x)) * rstd. Written so that only
-    a few passes run over the full tensor: sum(g) and sum(g * xc) (xc = x - mean(x), shared with the
-    forward statistics), then dx = k * (g - mean(g) - xc * (rstd^2 * mean(g * xc))) per channel."""
-    x, scale, _ = c.x
+    a few passes run over the full tensor: sum(g) and sum(g * xc) (xc = x - mean(x), the mean and
+    variance the forward's own), then dx = k * (g - mean(g) - xc * (mean(g * xc) / (var + eps)))."""
+    x, scale, bias = c.x
     g, r = c.v(g), x.type.rank
     axes = [0, *range(2, r)]
     col = lambda v: v.f("reshape", shape=(-1,) + (1,) * (r - 2))
-    xc = x - x.mean(axes, keepdims=1)
-    rstd = 1 / ((xc * xc).mean(axes, keepdims=1) + c.attrs["eps"]).f("sqrt")
+    xc = x - _stat(c, x, scale, bias, "mean")
+    shifted = _stat(c, x, scale, bias, "var") + c.attrs["eps"]
+    rstd = 1 / shifted.f("sqrt")
     n = x.f("dim_size", axes=tuple(axes), dtype=x.type.dtype)
     sum_g, sum_gxc = g.sum(axes, keepdims=1), (g * xc).sum(axes, keepdims=1)
-    mean_g, coef = sum_g / n, rstd * rstd * (sum_gxc / n)
+    mean_g, coef = sum_g / n, (sum_gxc / n) / shifted
     gx = (rstd * col(scale)) * (g - mean_g - xc * coef)
     shape = (x.type.shape[1],)
     return [gx, (sum_gxc * rstd).f("reshape", shape=shape), sum_g.f("reshape", shape=shape)]
@@ -139,6 +166,42 @@ BATCHNORM_TRAIN = register(
         style=Style("norm", "batchnorm"),
         doc="(x - mean) / sqrt(var + eps) * scale + bias with the batch's own statistics over all axes but 1",
         grad=_bn_train_grad,
+    )
+)
+
+
+def _stat_infer(ts: list[TensorType], attrs: dict) -> TensorType:
+    if attrs["stat"] not in ("mean", "var"):
+        raise ShapeError(f"'batch_stat' stat must be 'mean' or 'var', got {attrs['stat']!r}")
+    x = _bn_infer("batch_stat", ("scale", "bias"))(ts, attrs)
+    return TensorType(x.dtype, (x.shape[1],))
+
+
+def _stat_ref(xs, attrs):
+    x = xs[0].astype(np.float64)
+    axes = (0, *range(2, x.ndim))
+    return (x.mean(axes) if attrs["stat"] == "mean" else x.var(axes)).astype(xs[0].dtype)
+
+
+BATCH_STAT = register(
+    Op(
+        name="batch_stat",
+        inputs=("x", "scale", "bias"),
+        attrs={"eps": 1e-5, "stat": "mean"},
+        infer=_stat_infer,
+        lower=lambda ctx, xs, attrs, in_types, out_type: bn_train_node(
+            ctx, xs, float(attrs["eps"]), out_type.np_dtype, in_types[0].rank
+        )[1 if attrs["stat"] == "mean" else 2],
+        reference=_stat_ref,
+        samples=lambda rng: [
+            Sample(smp.inputs, {**smp.attrs, "stat": stat})
+            for smp in _bn_train_samples(rng)
+            for stat in ("mean", "var")
+        ],
+        style=Style("norm", "batch statistics"),
+        doc="the mean or biased variance of x over every axis but 1, as batchnorm_train normalizes with "
+        "(scale and bias name the batchnorm_train whose ONNX node computes it)",
+        grad=NOT_DIFFERENTIABLE,
     )
 )
 
