@@ -1,12 +1,12 @@
-"""Convolution as matrix products over shared patches (made by the conv_as_gemm pass).
+"""A convolution's weight gradient as one matrix product over the input's patches (made by the
+conv_as_gemm pass).
 
-A training step convolves x twice: forward with w, and again in w's gradient. Extracting x's
-patches once, as P[C*K, *out, N] (K = kernel taps), turns both into single large GEMMs
-(y = W[O, C*K] @ P, dW = G[O, S*N] @ P^T). The patches are one Gather of whole batch rows (N
-values per copy) from x laid out as [C, *spatial, N]: on onnxruntime's CPU provider that is 3x
-faster than extracting them with a Conv over one-hot kernels, and per-element gathers are 10x
-slower. These ops appear only after autodiff (the pass rewrites the finished training graph), so
-they take no gradient.
+dW[O, C*K] = G[O, S*N] @ P[C*K, S*N]^T (K = kernel taps, S = output positions), with the sum over
+the batch inside the GEMM. The patches P[C*K, *out, N] are one Gather of whole batch rows (N values
+per copy) from x laid out as [C, positions, N]: on onnxruntime's CPU provider 3x faster than
+extracting them with a Conv over one-hot kernels (the unoptimized rule's way), and per-element
+gathers are 10x slower. The forward convolution stays a Conv: onnxruntime's own is faster than a
+GEMM over these patches. These ops appear only after autodiff, so they take no gradient.
 """
 
 from __future__ import annotations
@@ -128,75 +128,6 @@ CONV_PATCHES = register(
         samples=_patches_samples,
         style=Style("conv", "patches"),
         doc="x's convolution windows as P[C*K, *out, N]: P[(c, k), o, n] = x_padded[n, c, o*stride + k*dilation]",
-        grad=NOT_DIFFERENTIABLE,
-    )
-)
-
-
-def _check_patches(p: TensorType, c: int, kernel, what: str) -> None:
-    if p.shape[0] != c * math.prod(kernel):
-        raise ShapeError(
-            f"'{what}': patches {p} do not hold {c} channels x {math.prod(kernel)} taps of kernel {tuple(kernel)}"
-        )
-
-
-def _gemm_infer(ts: list[TensorType], attrs: dict) -> TensorType:
-    p, w = ts[0], ts[1]
-    same_dtype(ts, "conv_gemm")
-    if w.rank != p.rank:
-        raise ShapeError(
-            f"'conv_gemm' needs a weight [O, C, *kernel] of rank {p.rank} for patches {p}, got {w}"
-        )
-    _check_patches(p, w.shape[1], w.shape[2:], "conv_gemm")
-    if len(ts) > 2 and ts[2].shape != (w.shape[0],):
-        raise ShapeError(f"'conv_gemm' bias must be [{w.shape[0]}], got {ts[2]}")
-    return TensorType(p.dtype, (p.shape[-1], w.shape[0], *p.shape[1:-1]))
-
-
-def _gemm_lower(ctx, xs, attrs, in_types, out_type):
-    """Y[O, S*N] = W[O, C*K] @ P[C*K, S*N] (+ b as a column), back to [N, O, *out]."""
-    p, w = xs[:2]
-    o, ck = in_types[1].shape[0], in_types[0].shape[0]
-    out_sp = list(in_types[0].shape[1:-1])
-    p2 = ctx.emit("Reshape", [p, ctx.ints([ck, -1])])
-    w2 = ctx.emit("Reshape", [w, ctx.ints([o, ck])])
-    if len(xs) > 2:
-        y = ctx.emit("Gemm", [w2, p2, ctx.emit("Reshape", [xs[2], ctx.ints([o, 1])])])
-    else:
-        y = ctx.emit("MatMul", [w2, p2])
-    y = ctx.emit("Reshape", [y, ctx.ints([o, *out_sp, -1])])
-    return ctx.emit("Transpose", [y], perm=[len(out_sp) + 1, 0, *range(1, len(out_sp) + 1)])
-
-
-def _gemm_ref(xs, attrs):
-    p, w = xs[0].astype(np.float64), xs[1].astype(np.float64)
-    y = np.tensordot(w.reshape(w.shape[0], -1), p, axes=(1, 0))  # [O, *out, N]
-    if len(xs) > 2:
-        y += xs[2].astype(np.float64).reshape(-1, *[1] * (y.ndim - 1))
-    return np.moveaxis(y, -1, 0).astype(xs[0].dtype)
-
-
-def _gemm_samples(rng):
-    out = []
-    for i, (x, k, a) in enumerate(_CASES):
-        p = _patches_infer([TensorType("f32", x)], _conv_attrs(k, a))
-        w = (3, x[1], *k)
-        bias = (randn(rng, 3),) if i % 2 == 0 else ()
-        out.append(Sample((randn(rng, *p.shape), randn(rng, *w), *bias)))
-    return out
-
-
-CONV_GEMM = register(
-    Op(
-        name="conv_gemm",
-        inputs=("p", "w", "b?"),
-        attrs={},
-        infer=_gemm_infer,
-        lower=_gemm_lower,
-        reference=_gemm_ref,
-        samples=_gemm_samples,
-        style=Style("conv", "conv (gemm)"),
-        doc="conv from patches: y[n, o, *out] = sum over (c, k) of w[o, c, k] P[(c, k), *out, n], plus b[o]",
         grad=NOT_DIFFERENTIABLE,
     )
 )
