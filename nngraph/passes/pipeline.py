@@ -12,6 +12,7 @@ from nngraph.passes.fusions import (
     conv_gemm,
     fold_batchnorm,
     gemm,
+    pool_relu,
     softmax_cross_entropy,
 )
 from nngraph.passes.manager import FixedPoint, Runner, Sequence, names
@@ -19,10 +20,15 @@ from nngraph.passes.manager import FixedPoint, Runner, Sequence, names
 CLEANUP = FixedPoint([DCE, SIMPLIFY, CSE, FOLD])
 FUSE_SCE = softmax_cross_entropy.RULE.as_pass()
 FUSE_BN_TRAIN = batchnorm_train.RULE.as_pass()
+POOL_BEFORE_RELU = pool_relu.RULE.as_pass()
 
 # Before autodiff, on the forward graph and its loss (training graphs only): a fused
 # operator made here brings its own closed-form gradient rule into the backward graph.
-BEFORE_AUTODIFF = {0: Sequence([]), 1: Sequence([]), 2: Sequence([FUSE_SCE, FUSE_BN_TRAIN])}
+BEFORE_AUTODIFF = {
+    0: Sequence([]),
+    1: Sequence([]),
+    2: Sequence([FUSE_SCE, FUSE_BN_TRAIN, POOL_BEFORE_RELU]),
+}
 
 # After autodiff, on every graph that is lowered.
 PIPELINES = {
