@@ -413,7 +413,9 @@ def test_conv_as_gemm_keeps_conv_where_patches_would_be_large():
 
 def gemms(model) -> list:
     """The weight-gradient GEMMs conv_as_gemm made."""
-    return [n for n in model.graph.node if n.op_type == "Gemm" and "conv_grad_weight/conv_as_gemm" in n.name]
+    return [
+        n for n in model.graph.node if n.op_type == "MatMul" and "conv_grad_weight/conv_as_gemm" in n.name
+    ]
 
 
 def conv_gemm_rule():
