@@ -422,7 +422,6 @@ _WRAPPED_OPS = {"conv", "maxpool", "avgpool", "batchnorm", "layernorm", "embeddi
 #: Operators the compiler makes for itself (gradients, fusions, the pieces of sequence layers):
 #: not layers a .nn file calls.
 _INTERNAL_OPS = {
-    "batch_stat",
     "batchnorm_train",
     "broadcast_like",
     "causal_fill",

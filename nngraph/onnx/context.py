@@ -22,7 +22,6 @@ class LowerContext:
         self.source = ""  # graph node being lowered; ONNX node names lead back to it
         self._consts: dict[tuple, str] = {}
         self._suffix: dict[str, int] = {}  # per hint, the last suffix used: no probing from _2 each time
-        self._shared: dict[tuple, list[str]] = {}
 
     def fresh(self, hint: str) -> str:
         name = hint
@@ -49,13 +48,6 @@ class LowerContext:
         name = self.fresh(f"{self.source}:{op_type}" if self.source else op_type)
         self.nodes.append(helper.make_node(op_type, inputs, outs, name=name, **attrs))
         return outs
-
-    def shared(self, key: tuple, build) -> list[str]:
-        """The outputs of one node that several graph nodes lower to (each reads its own outputs):
-        built by `build()` the first time `key` is asked for, then reused."""
-        if key not in self._shared:
-            self._shared[key] = build()
-        return self._shared[key]
 
     def const(self, value: Any, dtype: Any = None, hint: str = "const") -> str:
         """An initializer holding `value`; equal small constants are shared."""

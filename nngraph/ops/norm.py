@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from nngraph.autodiff.backward import NOT_DIFFERENTIABLE
 from nngraph.errors import ShapeError
 from nngraph.graph.types import TensorType
 from nngraph.ops.common import need_float, need_rank, randn, same_dtype
@@ -79,40 +78,18 @@ BATCHNORM = register(
 
 
 # ---- batch norm on batch statistics: made by the fuse_batchnorm_train pass ----------------------
-
-
-def bn_train_node(ctx, xs: list[str], eps: float, dtype, rank: int) -> list[str]:
-    """One ONNX BatchNormalization in training mode for x, scale, bias: [y, batch mean, batch
-    variance (biased)]. With momentum 0 its "running" outputs are the batch's own statistics, so
-    the running-statistics update and the gradient read them instead of reducing x again; the
-    batchnorm_train and batch_stat nodes of one x share this node.
-
-    onnxruntime writes those two outputs into the buffers of the mean and variance inputs (its
-    kernel aliases them), so the placeholders must be buffers of this node alone: an initializer
-    would be overwritten, and equal ones are merged (two batchnorms' means then shared one buffer).
-    They are zeros made from x's first [C] values, which no other node computes."""
-
-    def build() -> list[str]:
-        x = xs[0]
-        lead = [0, *range(2, rank)]
-        first = ctx.emit("Slice", [x, ctx.ints([0] * len(lead)), ctx.ints([1] * len(lead)), ctx.ints(lead)])
-        first = ctx.emit("Reshape", [first, ctx.ints([-1])])
-        zeros = ctx.emit("Mul", [first, ctx.const(np.zeros((), dtype))])
-        other = ctx.emit("Sub", [first, first])
-        return ctx.emit_multi(
-            "BatchNormalization", [*xs, zeros, other], 3, epsilon=eps, momentum=0.0, training_mode=1
-        )
-
-    return ctx.shared(("BatchNormalization", *xs, eps), build)
-
-
-def _bn_train_lower(ctx, xs, attrs, in_types, out_type):
-    """Normalized with the batch's own (biased) statistics, as ONNX training mode does."""
-    return bn_train_node(ctx, xs, float(attrs["eps"]), out_type.np_dtype, in_types[0].rank)[0]
+#
+# batchnorm_train(x, scale, bias, mean, var) takes x's own batch mean and (biased) variance, which
+# the graph computes anyway for the running statistics: ONNX BatchNormalization in inference form
+# then normalizes with them, in one node that every provider runs alike. (Training mode would
+# compute them a second time, and onnxruntime's CUDA kernel ignores training_mode at opset 15+:
+# with three outputs it normalizes with the mean and variance inputs.) Its gradient is the closed
+# form through the statistics, so mean and var take none: they must be x's (the pass guarantees it).
 
 
 def _bn_train_ref(xs, attrs):
-    x, scale, bias = (a.astype(np.float64) for a in xs)
+    """As the operator means it: the statistics are x's own, whatever mean and var say."""
+    x, scale, bias = (a.astype(np.float64) for a in xs[:3])
     axes = (0, *range(2, x.ndim))
     col = lambda a: a.reshape(-1, *[1] * (x.ndim - 2))
     z = (x - x.mean(axes, keepdims=True)) / np.sqrt(x.var(axes, keepdims=True) + attrs["eps"])
@@ -122,86 +99,49 @@ def _bn_train_ref(xs, attrs):
 def _bn_train_samples(rng: np.random.Generator) -> list[Sample]:
     def s(shape, **attrs):
         c = shape[1]
-        return Sample((3 * randn(rng, *shape) + 1, randn(rng, c), randn(rng, c)), attrs)
+        x = 3 * randn(rng, *shape) + 1
+        axes = (0, *range(2, len(shape)))
+        stats = (x.mean(axes).astype(x.dtype), x.var(axes).astype(x.dtype))
+        return Sample((x, randn(rng, c), randn(rng, c), *stats), attrs)
 
     return [s((6, 3)), s((2, 5, 6)), s((2, 3, 4, 5)), s((3, 2, 3, 3), eps=1e-3)]
-
-
-def _stat(c, x, scale, bias, which: str):
-    """The batch's mean or (biased) variance as a [1, C, 1, ...] column: read from the forward's
-    BatchNormalization, not reduced again."""
-    s = c.v(c.op("batch_stat", [x, scale, bias], eps=c.attrs["eps"], stat=which))
-    return s.f("reshape", shape=(1, -1) + (1,) * (x.type.rank - 2))
 
 
 def _bn_train_grad(c, g):
     """The closed form, as PyTorch's: dx = scale * rstd * (g - mean(g) - xhat * mean(g * xhat)),
     means over every axis but the channels, with xhat = (x - mean(x)) * rstd. Written so that only
-    a few passes run over the full tensor: sum(g) and sum(g * xc) (xc = x - mean(x), the mean and
-    variance the forward's own), then dx = k * (g - mean(g) - xc * (mean(g * xc) / (var + eps)))."""
-    x, scale, bias = c.x
+    a few passes run over the full tensor: sum(g) and sum(g * xc) (xc = x - mean(x), shared with the
+    forward statistics), then dx = k * (g - mean(g) - xc * (mean(g * xc) / (var + eps)))."""
+    x, scale, _, mean, var = c.x
     g, r = c.v(g), x.type.rank
     axes = [0, *range(2, r)]
-    col = lambda v: v.f("reshape", shape=(-1,) + (1,) * (r - 2))
-    xc = x - _stat(c, x, scale, bias, "mean")
-    shifted = _stat(c, x, scale, bias, "var") + c.attrs["eps"]
+    col = lambda v: v.f("reshape", shape=(1, -1) + (1,) * (r - 2))
+    xc = x - col(mean)
+    shifted = col(var) + c.attrs["eps"]
     rstd = 1 / shifted.f("sqrt")
     n = x.f("dim_size", axes=tuple(axes), dtype=x.type.dtype)
     sum_g, sum_gxc = g.sum(axes, keepdims=1), (g * xc).sum(axes, keepdims=1)
     mean_g, coef = sum_g / n, (sum_gxc / n) / shifted
     gx = (rstd * col(scale)) * (g - mean_g - xc * coef)
     shape = (x.type.shape[1],)
-    return [gx, (sum_gxc * rstd).f("reshape", shape=shape), sum_g.f("reshape", shape=shape)]
+    return [gx, (sum_gxc * rstd).f("reshape", shape=shape), sum_g.f("reshape", shape=shape), None, None]
 
 
 BATCHNORM_TRAIN = register(
     Op(
         name="batchnorm_train",
-        inputs=("x", "scale", "bias"),
+        inputs=("x", "scale", "bias", "mean", "var"),
         attrs={"eps": 1e-5},
-        infer=_bn_infer("batchnorm_train", ("scale", "bias")),
-        lower=_bn_train_lower,
+        infer=_bn_infer("batchnorm_train", ("scale", "bias", "mean", "var")),
+        lower=lambda ctx, xs, attrs, in_types, out_type: ctx.emit(
+            "BatchNormalization", xs, epsilon=float(attrs["eps"])
+        ),
         reference=_bn_train_ref,
         samples=_bn_train_samples,
         style=Style("norm", "batchnorm"),
-        doc="(x - mean) / sqrt(var + eps) * scale + bias with the batch's own statistics over all axes but 1",
+        doc="(x - mean) / sqrt(var + eps) * scale + bias, where mean and var are x's own (biased) "
+        "statistics over all axes but 1",
         grad=_bn_train_grad,
-    )
-)
-
-
-def _stat_infer(ts: list[TensorType], attrs: dict) -> TensorType:
-    if attrs["stat"] not in ("mean", "var"):
-        raise ShapeError(f"'batch_stat' stat must be 'mean' or 'var', got {attrs['stat']!r}")
-    x = _bn_infer("batch_stat", ("scale", "bias"))(ts, attrs)
-    return TensorType(x.dtype, (x.shape[1],))
-
-
-def _stat_ref(xs, attrs):
-    x = xs[0].astype(np.float64)
-    axes = (0, *range(2, x.ndim))
-    return (x.mean(axes) if attrs["stat"] == "mean" else x.var(axes)).astype(xs[0].dtype)
-
-
-BATCH_STAT = register(
-    Op(
-        name="batch_stat",
-        inputs=("x", "scale", "bias"),
-        attrs={"eps": 1e-5, "stat": "mean"},
-        infer=_stat_infer,
-        lower=lambda ctx, xs, attrs, in_types, out_type: bn_train_node(
-            ctx, xs, float(attrs["eps"]), out_type.np_dtype, in_types[0].rank
-        )[1 if attrs["stat"] == "mean" else 2],
-        reference=_stat_ref,
-        samples=lambda rng: [
-            Sample(smp.inputs, {**smp.attrs, "stat": stat})
-            for smp in _bn_train_samples(rng)
-            for stat in ("mean", "var")
-        ],
-        style=Style("norm", "batch statistics"),
-        doc="the mean or biased variance of x over every axis but 1, as batchnorm_train normalizes with "
-        "(scale and bias name the batchnorm_train whose ONNX node computes it)",
-        grad=NOT_DIFFERENTIABLE,
     )
 )
 

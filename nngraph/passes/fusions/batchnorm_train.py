@@ -2,8 +2,9 @@
 variance, 1/sqrt, scale, shift), -> batchnorm_train(x, scale, bias): ONNX BatchNormalization in
 training mode forward and, because this pass runs before autodiff, the closed-form gradient
 backward instead of the chain rule through the mean and the variance (43 ONNX nodes -> 25).
-The running-statistics update and that gradient read the batch mean and variance from the same
-BatchNormalization node (batch_stat), so x is reduced once, inside it."""
+The batch mean and variance stay (the running-statistics update reads them too) and become the
+fused node's inputs, so x is reduced once: BatchNormalization in inference form normalizes with
+them (ops/norm.py says why not training mode)."""
 
 from __future__ import annotations
 
@@ -105,13 +106,18 @@ def rewrite(graph: Graph, m: Match) -> str:
     scale = _channel_col(graph, m["scale_col"])
     bias = _channel_col(graph, m["bias_col"])
     eps = float(str(const_value(graph, m["eps"]).reshape(-1)[0]))  # as written: f32 1e-05 -> 1e-05
-    replaced = [m[k] for k in ("mu", "xc", "sq", "var", "shifted", "sqrt", "inv", "normed", "scaled", "y")]
-    ins = [m["x"], scale, bias]
-    for k, stat in (("mu", "mean"), ("var", "var")):
-        s = new_op(graph, "batch_stat", ins, {"eps": eps, "stat": stat}, m[k], rule=NAME, replaced=[m[k]])
-        col = new_op(graph, "reshape", [s], {"shape": graph.type(m[k]).shape}, m[k])
-        graph.replace_uses(m[k], col)
-    return new_op(graph, "batchnorm_train", ins, {"eps": eps}, m["y"], rule=NAME, replaced=replaced)
+    replaced = [m[k] for k in ("xc", "sq", "shifted", "sqrt", "inv", "normed", "scaled", "y")]
+    c = graph.type(m["x"]).shape[1]
+    stats = [new_op(graph, "reshape", [m[k]], {"shape": (c,)}, m[k]) for k in ("mu", "var")]
+    return new_op(
+        graph,
+        "batchnorm_train",
+        [m["x"], scale, bias, *stats],
+        {"eps": eps},
+        m["y"],
+        rule=NAME,
+        replaced=replaced,
+    )
 
 
 RULE = Rule(
