@@ -459,10 +459,10 @@ def test_passes_keep_the_gradients_of_sequence_models(example):
 
 def test_batchnorm_train_is_batchnormalization_in_inference_form():
     """The fused batchnorm normalizes with the graph's own batch statistics through
-    BatchNormalization in inference form: onnxruntime's CUDA kernel ignores training_mode at
-    opset 15+ (with three outputs it normalizes with the mean and variance inputs), so training
-    mode would normalize wrongly there. x is reduced once: the statistics' nodes are shared with
-    the running-statistics update and the gradient."""
+    BatchNormalization in inference form, which every provider runs alike (versions of
+    onnxruntime's CUDA kernel run training mode only when opset 13's five outputs are asked for,
+    and with three normalize with the mean and variance inputs). x is reduced once: the
+    statistics' nodes are shared with the running-statistics update and the gradient."""
     model = ng.compile_source(CONV1D_NET).training("step", level=2).to_onnx(2)
     bns = [n for n in model.graph.node if n.op_type == "BatchNormalization"]
     assert len(bns) == 2

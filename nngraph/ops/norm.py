@@ -82,8 +82,9 @@ BATCHNORM = register(
 # batchnorm_train(x, scale, bias, mean, var) takes x's own batch mean and (biased) variance, which
 # the graph computes anyway for the running statistics: ONNX BatchNormalization in inference form
 # then normalizes with them, in one node that every provider runs alike. (Training mode would
-# compute them a second time, and onnxruntime's CUDA kernel ignores training_mode at opset 15+:
-# with three outputs it normalizes with the mean and variance inputs.) Its gradient is the closed
+# compute them a second time; and versions of onnxruntime's CUDA kernel take the training path
+# only when the five outputs of opset <= 13 are asked for, so with opset 15's three they normalize
+# with the mean and variance inputs.) Its gradient is the closed
 # form through the statistics, so mean and var take none: they must be x's (the pass guarantees it).
 
 
