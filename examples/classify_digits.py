@@ -36,6 +36,8 @@ from nngraph.runtime import Session
 def read_pgm(path: Path) -> np.ndarray:
     """A PGM image (P2 text or P5 binary, 8 or 16 bit) as floats in 0..16."""
     data = path.read_bytes()
+    if data[:2] not in (b"P2", b"P5"):
+        raise NNError(f"{path}: not a grey PGM (it starts {data[:2]!r})", expected="P2 or P5")
     tokens: list[bytes] = []
     pos = 0
     while len(tokens) < 4:  # magic, width, height, maxval; '#' starts a comment

@@ -317,6 +317,9 @@ def test_classify_digits_errors(trained, tmp_path):
         r = run_app([str(bundle), str(tmp_path / name)])
         assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
         assert f"{tmp_path / name}: not a readable {name.split('.')[1]} image" in r.stderr, r.stderr
+    (tmp_path / "text.pgm").write_text("hello, a text file")  # named .pgm, but no P2/P5 magic
+    r = run_app([str(bundle), str(tmp_path / "text.pgm")])
+    assert r.returncode == 1 and "not a grey PGM (it starts b'he')" in r.stderr, r.stderr
 
 
 def test_generate_text_reports_user_mistakes(trained, tmp_path, capsys, monkeypatch):
