@@ -33,7 +33,7 @@ def _count(minimum: int):
 def _compile(args):
     from nngraph.compiler import compile_file
 
-    return compile_file(args.file, model=args.model, seed=args.seed)
+    return compile_file(args.file, model=args.model, seed=0 if args.seed is None else args.seed)
 
 
 def cmd_check(args) -> int:
@@ -48,10 +48,16 @@ def cmd_check(args) -> int:
     m = _compile(args)
     trained = ""
     if m.name in m.program.trains:  # its settings, loss and metrics too, without training
+        from nngraph.runtime.data import need_samples_first
         from nngraph.training.spec import data_file
 
         data_file(m.train_spec())
         m.training("eval", level=0)
+        step = m.training("step", level=0)  # what training builds: e.g. an lstm needs a fixed length
+        for role, names in (("input", step.interface.inputs), ("target", step.interface.targets)):
+            for name in names:
+                t = step.graph.type(name)
+                need_samples_first(role, name, t.shape, t.dtype)
         trained = "; train section ok"
     print(f"{args.file}: ok: model {m.name}, {m.param_count:,} parameters{trained}")
     return 0
@@ -170,9 +176,7 @@ def cmd_train(args) -> int:
 
 
 def _train(args, m, out: Path) -> int:
-    tr = m.trainer(
-        device=args.device, seed=args.seed if args.seed_given else None, out=out, progress=not args.quiet
-    )
+    tr = m.trainer(device=args.device, seed=args.seed, out=out, progress=not args.quiet)
     if args.resume:
         ck = out / "checkpoint.npz"
         if not ck.is_file():
@@ -253,7 +257,7 @@ def _parse_feeds(items: list[str]) -> dict:
             raise NNError(f"--input {name} given twice", expected="each input once")
         try:
             arr = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, EOFError) as e:
             why = "it is not a .npy array" if "pickle" in str(e) else str(e)
             raise NNError(f"cannot read input '{name}' from {path}: {why}", expected="a .npy file") from None
         if not isinstance(arr, np.ndarray):  # an .npz archive
@@ -312,7 +316,11 @@ def parser() -> argparse.ArgumentParser:
         s = sub.add_parser(name, help=help)
         s.add_argument("file", help="a .nn file")
         s.add_argument("--model", help="which model, when the file defines several")
-        s.add_argument("--seed", type=_count(0), default=0, help="seed of the parameter initialization")
+        s.add_argument(
+            "--seed",
+            type=_count(0),
+            help="seed of the parameter initialization (default 0; train: the train section's)",
+        )
         s.set_defaults(fn=fn)
         return s
 
@@ -388,8 +396,6 @@ def _positive_float(text: str) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    argv_list = sys.argv[1:] if argv is None else argv
-    args.seed_given = "--seed" in argv_list
     try:
         with deep_nesting(getattr(args, "file", None) or getattr(args, "model_file", None) or "the model"):
             return args.fn(args)

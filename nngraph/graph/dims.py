@@ -135,3 +135,31 @@ def _render(p: Poly) -> str:
         else:
             out += ("-" if c < 0 else "+") + body
     return out
+
+
+def bind(shapes: list[tuple], arrays: list) -> dict[str, int]:
+    """The sizes the symbols of these declared shapes take in these arrays (a plain name only)."""
+    known: dict[str, int] = {}
+    for shape, a in zip(shapes, arrays, strict=True):
+        for d, n in zip(shape, a.shape, strict=True):
+            if isinstance(d, str) and d.isidentifier():
+                known[d] = int(n)
+    return known
+
+
+def value(d: int | str, known: dict[str, int]) -> int | None:
+    """The size of dim d once its symbols take these sizes: "batch*32" with batch 4 is 128.
+    None while a symbol is unknown."""
+    if isinstance(d, int):
+        return d
+    try:
+        tree = ast.parse(d, mode="eval")
+    except (SyntaxError, ValueError):
+        return None
+
+    class _Sub(ast.NodeTransformer):
+        def visit_Name(self, node: ast.Name) -> ast.AST:
+            return ast.Constant(known[node.id]) if node.id in known else node
+
+    v = _canonical(ast.unparse(_Sub().visit(tree)))
+    return v if isinstance(v, int) else None

@@ -289,7 +289,7 @@ def attention(ctx: LayerCtx, xs: list[str], a: dict) -> str:
     "positional",
     [
         A("kind", "choice:sinusoidal|learned", "sinusoidal"),
-        A("max_len", "int", 512),
+        A("max_len", "int", 512, limit=">= 1"),
         A("init", "init", "zeros"),
     ],
     doc="x + a position table over [batch, seq, E]: sinusoidal (fixed, any length) or learned "
@@ -339,6 +339,8 @@ def _norm(ctx: LayerCtx, x: str, name: str, eps: float) -> str:
     "post-norm or norm_first (pre-norm); an optional second tensor is a padding mask [batch, seq]",
 )
 def transformer_encoder(ctx: LayerCtx, xs: list[str], a: dict) -> str:
+    if len(xs) > 2:
+        ctx.fail(f"transformer_encoder takes x and an optional padding mask, got {len(xs)} tensors")
     x = xs[0]
     mask = xs[1] if len(xs) > 1 else None
     _, e = _seq_input(ctx, x, "transformer_encoder", static_seq=False)

@@ -113,13 +113,26 @@ def _embedding_samples(rng: np.random.Generator) -> list[Sample]:
     ]
 
 
+def _embedding_lower(ctx, xs, attrs, in_types, out_type):
+    """Gather of the table's rows. ONNX Gather counts a negative index from the end, where PyTorch
+    refuses it: a negative id becomes `rows`, out of range, so that onnxruntime stops on it as on
+    an id past the end instead of silently reading the last rows."""
+    table, idx = xs
+    rows = in_types[0].shape[0]
+    if isinstance(rows, int):
+        dt = in_types[1].np_dtype
+        neg = ctx.emit("Less", [idx, ctx.const(np.asarray(0, dt))])
+        idx = ctx.emit("Where", [neg, ctx.const(np.asarray(rows, dt)), idx])
+    return ctx.emit("Gather", [table, idx], axis=0)
+
+
 EMBEDDING = register(
     Op(
         name="embedding",
         inputs=("table", "indices"),
         attrs={},
         infer=_embedding_infer,
-        lower=lambda ctx, xs, attrs, in_types, out_type: ctx.emit("Gather", xs, axis=0),
+        lower=_embedding_lower,
         reference=lambda xs, attrs: xs[0][xs[1]],
         samples=_embedding_samples,
         style=Style("embed", "embed"),

@@ -82,12 +82,17 @@ def _freq_phase(dim: int, base: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _sinusoid_lower(ctx, xs, attrs, in_types, out_type):
-    dt = out_type.np_dtype
+    """The angles in f32 at least (f64 for an f64 model), then the table cast to the model's type:
+    in f16 the angle position * freq is off by up to 1 at positions past 2000, as PyTorch's
+    f32-built table is not."""
+    work = "f64" if out_type.dtype == "f64" else "f32"
+    dt = DTYPES[work]
     freq, phase = _freq_phase(attrs["dim"], attrs["base"])
-    p = ctx.emit("Cast", xs, to=onnx_elem_type(out_type.dtype))
+    p = ctx.emit("Cast", xs, to=onnx_elem_type(work))
     p = ctx.emit("Unsqueeze", [p, ctx.ints([-1])])
     a = ctx.emit("Add", [ctx.emit("Mul", [p, ctx.const(freq.astype(dt))]), ctx.const(phase.astype(dt))])
-    return ctx.emit("Sin", [a])
+    table = ctx.emit("Sin", [a])
+    return table if work == out_type.dtype else ctx.emit("Cast", [table], to=onnx_elem_type(out_type.dtype))
 
 
 def _sinusoid_ref(xs, attrs):
@@ -206,7 +211,8 @@ def unroll(
     """The hidden states h_t ([batch, hidden]) for t = 0..seq-1, stepping backwards if `reverse`.
 
     A missing initial state means zeros: the first step then leaves out the terms it would
-    multiply, which is exact and needs no zero tensor of the run-time batch size.
+    multiply, which is exact and needs no zero tensor of the run-time batch size. A single step
+    takes a zero state, so that w_hh is still a parameter (PyTorch's has it, with gradient 0).
     """
     wi, wh, bi, bh = w["w_ih"], w["w_hh"], w["b_ih"], w["b_hh"]
     if kind != "gru" and bi is not None:  # both biases add to every gate: fold them into one
@@ -214,6 +220,9 @@ def unroll(
     else:
         proj = linear(ctx, x, wi, bi)
     whT = ctx.op("transpose", [wh], perm=(1, 0))
+    if h is None and seq == 1:  # one step: a zero state keeps w_hh in the model, as in PyTorch's
+        first = _gate(ctx, _step(ctx, proj, 0), 0, hidden)
+        h = ctx.op("sub", [first, first])
     out: list[str | None] = [None] * seq
     for t in reversed(range(seq)) if reverse else range(seq):
         xt = _step(ctx, proj, t)

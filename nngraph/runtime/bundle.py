@@ -43,6 +43,14 @@ _DTYPES = {
 _ONNX_ELEM = {1: "f32", 11: "f64", 10: "f16", 7: "i64", 6: "i32", 9: "bool"}
 
 
+def as_numbers(raw: Any, dtype: Any, copy: bool = False) -> np.ndarray:
+    """A raw input as an array of dtype; text or objects that are no numbers are an NNError."""
+    try:
+        return np.asarray(raw).astype(dtype, copy=copy)
+    except (ValueError, TypeError) as e:
+        raise NNError(f"the input is not numbers of type {np.dtype(dtype).name}: {e}") from None
+
+
 @dataclass
 class TensorSpec:
     shape: list[int | str]
@@ -64,7 +72,7 @@ class Preprocess:
 
     def apply(self, x: np.ndarray, dtype: Any = np.float32) -> np.ndarray:
         """``(x * scale - mean) / std`` in ``dtype``; mean/std lists broadcast over axis 1."""
-        out = np.asarray(x).astype(dtype, copy=True)
+        out = as_numbers(x, dtype, copy=True)
         if self.scale is not None:
             out *= dtype(self.scale)
         for value, op in ((self.mean, np.subtract), (self.std, np.divide)):
@@ -105,7 +113,7 @@ class Bundle:
             ).suggest(name, self.inputs)
         dtype = self.inputs[name].np_dtype or np.float32
         pre = self.preprocess.get(name)
-        return pre.apply(raw, dtype) if pre else np.asarray(raw).astype(dtype, copy=False)
+        return pre.apply(raw, dtype) if pre else as_numbers(raw, dtype)
 
     def probabilities(self, values: np.ndarray) -> np.ndarray:
         """Class probabilities from the labelled output (softmax over the last axis of logits)."""
@@ -200,7 +208,7 @@ def write_bundle(
     std: float | list[float] | None = None,
     input: str | None = None,
     output: str | None = None,
-    outputs_are: str = "logits",
+    outputs_are: str | None = None,
     description: str | None = None,
 ) -> Path:
     """Write ``model`` (an .onnx path or its bytes) as a bundle at ``out`` (default: in place).
@@ -208,17 +216,22 @@ def write_bundle(
     The input/output names, shapes and dtypes are read from the model; ``scale``, ``mean`` and
     ``std`` preprocess ``input`` (default: the first input), ``labels`` name the classes along the
     last axis of ``output`` (default: the first output), whose values are ``outputs_are``
-    ("logits", "probabilities" or "values"). Other metadata (e.g. ``nngraph_train``) is kept.
-    Imports onnx (a build step, not something an application embedding the runtime runs).
+    ("logits", "probabilities" or "values"; default "logits"). When the model is a bundle already,
+    what is not given again is kept: relabelling keeps its preprocessing, and rescaling its
+    labels. Other metadata (e.g. ``nngraph_train``) is kept. Imports onnx (a build step, not
+    something an application embedding the runtime runs).
     """
     import onnx  # noqa: PLC0415 - only the writer needs it; reading a bundle never imports onnx
 
     from nngraph.fileio import atomic_write_bytes  # noqa: PLC0415
 
     if isinstance(model, bytes):
-        proto = onnx.load_from_string(model)
         if out is None:
             raise NNError("write_bundle needs an output path when the model is given as bytes")
+        try:
+            proto = onnx.load_from_string(model)
+        except Exception as e:  # DecodeError: not an ONNX model
+            raise NNError(f"the bytes given are not an ONNX model ({type(e).__name__})") from None
     else:
         if not Path(model).is_file():
             raise NNError(f"model file not found: {model}")
@@ -229,6 +242,8 @@ def write_bundle(
     initializers = {i.name for i in proto.graph.initializer}
     inputs = {i.name: _spec(i) for i in proto.graph.input if i.name not in initializers}
     outputs = {o.name: _spec(o) for o in proto.graph.output}
+    old = read_bundle({p.key: p.value for p in proto.metadata_props})
+    outputs_are = outputs_are or (old.outputs_are if old else "logits")
     if outputs_are not in ("logits", "probabilities", "values"):
         raise NNError(f"unknown outputs_are '{outputs_are}'", expected="logits, probabilities or values")
     for name, have, what in ((input, inputs, "input"), (output, outputs, "output")):
@@ -261,6 +276,12 @@ def write_bundle(
                 expected=f"{last} labels",
             )
         labels = [str(v) for v in labels]
+    if old is not None:  # what is not given again stays, where the model still has its tensors
+        if not pre:
+            pre = {k: v for k, v in old.preprocess.items() if k in inputs}
+        if labels is None and old.labels_output in outputs:
+            labels, labels_output = old.labels, old.labels_output
+        description = old.description if description is None else description
     bundle = Bundle(inputs, outputs, pre, labels, labels_output, outputs_are, description)
     props = [p for p in proto.metadata_props if p.key != KEY]
     del proto.metadata_props[:]

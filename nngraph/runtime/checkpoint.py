@@ -70,6 +70,15 @@ def save_checkpoint(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta
     atomic_write_bytes(path, checkpoint_bytes(arrays, meta))
 
 
+def open_npz(path: Path, what: str):
+    """np.load of an .npz archive, as a context manager; a lone .npy array under an .npz name is an
+    NNError, where np.load would hand back the array and `with` fail on it."""
+    z = np.load(path, allow_pickle=False)
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise NNError(f"{what} '{path}' is one .npy array, not an .npz archive of named arrays")
+    return z
+
+
 def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """``(arrays, meta)`` from a checkpoint written by `save_checkpoint`.
 
@@ -83,7 +92,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
             err.suggest(path.name, [p.name for p in path.parent.iterdir() if p.suffix == ".npz"])
         raise err
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open_npz(path, "the checkpoint") as z:
             arrays = {name: z[name] for name in z.files}
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zipfile.LargeZipFile) as e:
         raise NNError(

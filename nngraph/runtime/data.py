@@ -25,6 +25,7 @@ import numpy as np
 
 from nngraph.errors import NNError, Span
 from nngraph.graph.types import DTYPES  # numpy only: the runtime may import it
+from nngraph.runtime.checkpoint import open_npz
 
 __all__ = [
     "DTYPES",
@@ -227,7 +228,7 @@ def load_npz(
     if not path.is_file():
         raise _missing_file(path, ".npz")
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open_npz(path, "the data") as z:
             have = list(z.files)
             for name in ins + tgs:
                 if name not in have:
@@ -405,6 +406,30 @@ def _convert(a: np.ndarray, want: np.dtype) -> np.ndarray | None:
     return None
 
 
+def need_samples_first(role: str, name: str, shape: tuple, dtype: str) -> None:
+    """Training data holds its samples along the first dim, so each input and target must too."""
+    if not shape or isinstance(shape[0], str):
+        return
+    model = f"the model's {role} '{name}' is {_spec_str(shape, dtype)}"
+    named = [i for i, d in enumerate(shape) if isinstance(d, str)]
+    if not named:
+        rest = ", ".join(["batch", *map(str, shape[1:])])
+        raise NNError(
+            f"{model}: its first dim counts the samples of a batch, so it cannot be {shape[0]}",
+            expected=f"a dim name there, e.g. {dtype}[{rest}]",
+        )
+    i = named[0]
+    perm = [i, *(j for j in range(len(shape)) if j != i)]
+    back = [perm.index(j) for j in range(len(shape))]
+    first = ", ".join(str(shape[j]) for j in perm)
+    raise NNError(
+        f"{model}: training data holds the samples along the first dim, and this {role} has them "
+        f"along dim {i} ('{shape[i]}')",
+        hint=f"declare it as {dtype}[{first}] and move the axis inside the model: "
+        f"{name} | transpose({back}) is {_spec_str(shape, dtype)} again",
+    )
+
+
 def check_against(
     dataset: Dataset,
     inputs: dict[str, Spec],
@@ -447,12 +472,7 @@ def check_against(
                 ).suggest(name, have)
             a = have[name]
             where = f"data '{name}' has shape {list(a.shape)} but {model}"
-            if shape and isinstance(shape[0], int):
-                rest = ", ".join(["batch", *map(str, shape[1:])])
-                raise NNError(
-                    f"{model}: its first dim counts the samples of a batch, so it cannot be {shape[0]}",
-                    expected=f"a dim name there, e.g. {dtype}[{rest}]",
-                )
+            need_samples_first(role, name, shape, dtype)
             if a.ndim != len(shape) or any(
                 isinstance(d, int) and d != n for d, n in zip(shape[1:], a.shape[1:], strict=False)
             ):
@@ -508,14 +528,19 @@ def check_against(
                 ),
             )
     for name, a in {**out_in, **out_tg}.items():  # a NaN trains to a NaN loss, far from its cause
-        if a.dtype.kind == "f" and a.size and not np.isfinite(a).all():
-            bad = np.argwhere(~np.isfinite(a))[0]
-            raise NNError(
-                f"data '{name}' of '{dataset.name}' holds {a[tuple(bad)]} at sample {bad[0]} "
-                f"(index {list(map(int, bad))}): training needs finite numbers",
-                hint="drop or fill the missing values first",
-            )
+        need_finite(name, a, dataset.name, "training")
     return Dataset(out_in, out_tg, dataset.name)
+
+
+def need_finite(name: str, a: np.ndarray, dataset_name: str, use: str) -> None:
+    """A NaN or infinity in the data: an error that says where, before it turns into a NaN score."""
+    if a.dtype.kind == "f" and a.size and not np.isfinite(a).all():
+        bad = np.argwhere(~np.isfinite(a))[0]
+        raise NNError(
+            f"data '{name}' of '{dataset_name}' holds {a[tuple(bad)]} at sample {bad[0]} "
+            f"(index {list(map(int, bad))}): {use} needs finite numbers",
+            hint="drop or fill the missing values first",
+        )
 
 
 def _reshape_hint(a: np.ndarray, shape: tuple, dataset_name: str) -> str | None:

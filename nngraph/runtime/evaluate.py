@@ -17,14 +17,21 @@ from nngraph.runtime import data as datasets
 from nngraph.runtime.session import Session
 
 
-def _load(data: str, input_name: str, target_name: str, input_rank: int) -> datasets.Dataset:
+def _load(
+    data: str, input_name: str, target_name: str, input_rank: int, float_target: bool | None
+) -> datasets.Dataset:
     if data == "digits":
         return datasets.load_digits(input_name, target_name, flat=input_rank == 2)
     path = Path(data)
     if path.suffix == ".npz":
         return datasets.load_npz(path, [input_name], [target_name])
-    if path.suffix == ".csv":
-        return datasets.load_csv(path, [input_name], [target_name])
+    if path.suffix == ".csv":  # labels as training read them: numbers for a float target
+        if float_target is None:  # a model without training metadata: classes where they are whole
+            try:
+                return datasets.load_csv(path, [input_name], [target_name])
+            except NNError:
+                float_target = True
+        return datasets.load_csv(path, [input_name], [target_name], float_labels=float_target)
     raise NNError(f"unknown data '{data}'", expected="digits, a .npz file or a .csv file").suggest(
         data, ["digits"]
     )
@@ -45,7 +52,8 @@ def evaluate_file(
         raise NNError("eval scores models with one input", expected="a model with one input")
     ((name, (shape, dtype)),) = sess.inputs.items()
     target = train["targets"][0] if train else "label"
-    ds = _load(data, name, target, len(shape))
+    target_dtype = (train or {}).get("target_dtypes", {}).get(target)
+    ds = _load(data, name, target, len(shape), None if target_dtype is None else target_dtype.startswith("f"))
     a = ds.inputs[name]
     if a.ndim != len(shape) or any(
         isinstance(d, int) and d != k for d, k in zip(shape[1:], a.shape[1:], strict=False)
@@ -60,6 +68,8 @@ def evaluate_file(
         conv = datasets._convert(a, np.dtype(dtype))
         if conv is not None:
             ds.inputs[name] = conv
+    for k, v in {name: ds.inputs[name], target: ds.targets[target]}.items():
+        datasets.need_finite(k, v, data, "evaluation")
     split = "all"
     if train and not everything and train["validation"] > 0 and _same_data(data, train):
         _, ds = ds.split(train["validation"], train["seed"])
@@ -87,6 +97,12 @@ def evaluate_file(
                     f"labels of '{target}' range over {y.min()}..{y.max()}, but the model has {classes} classes",
                     expected=f"labels in 0..{classes - 1}",
                 )
+        elif pred.shape != y.shape:  # values to match one for one (mae)
+            raise NNError(
+                f"'{target}' has shape {list(y.shape[1:])} per sample, but the model outputs "
+                f"{list(pred.shape[1:])} per sample",
+                expected=f"targets of the output's shape, or class labels [N] for {list(pred.shape[1:])} class scores",
+            )
         if np.issubdtype(y.dtype, np.integer) and pred.ndim == y.ndim + 1:
             correct += float((pred.argmax(-1) == y).sum())
             z = pred - pred.max(-1, keepdims=True)

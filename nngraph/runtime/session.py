@@ -63,7 +63,10 @@ def run_error(e: Exception, what: str = "the model") -> NNError:
     where = f" in its {node.group(1)} node '{node.group(2)}'" if node else ""
     hint = None
     if node and node.group(1) == "Gather" and "out of" in msg:
-        hint = "an id fed to an embedding lies outside its table: ids must be in 0..rows-1"
+        hint = (
+            "an id fed to an embedding lies outside its table: ids must be in 0..rows-1 "
+            "(a negative id shows as idx=rows)"
+        )
     return NNError(f"onnxruntime could not run {what}{where}: {msg.splitlines()[0]}", hint=hint)
 
 

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 import onnxruntime as ort
 
+from nngraph.graph import dims
 from nngraph.graph.reference import evaluate_nodes
 from nngraph.runtime.session import ORT_ERRORS, QUIET_RUN, open_session, run_error
-from nngraph.training.step import Compiled
+from nngraph.training.step import Compiled, noise_arrays
 
 
 @dataclass
@@ -30,11 +31,9 @@ def gradcheck(c: Compiled, batch: dict[str, np.ndarray], per_param: int = 6, see
     """Compare gradients on `batch` (model inputs and targets; noise is drawn here)."""
     g, iface = c.graph, c.interface
     rng = np.random.default_rng(seed)
-    feeds = dict(batch)
-    n = len(next(iter(batch.values())))
-    for name, (_, shape) in iface.noise.items():
-        u = rng.random([d if isinstance(d, int) else n for d in shape], dtype=np.float32)
-        feeds[name] = u.astype(g.type(name).np_dtype, copy=False)
+    named = [n for n in iface.inputs + iface.targets if n in batch]
+    known = dims.bind([g.type(n).shape for n in named], [batch[n] for n in named])
+    feeds = {**batch, **noise_arrays(g, iface.noise, known, rng)}
     state = {p: c.initial[p] for p in iface.params + iface.buffers}
     sess = open_session(
         c.to_onnx().SerializeToString(), ort.SessionOptions(), ["CPUExecutionProvider"], quiet=False

@@ -22,6 +22,7 @@ import onnx
 
 from nngraph.autodiff.backward import backward
 from nngraph.errors import NNError
+from nngraph.graph import dims
 from nngraph.graph.build import Builder
 from nngraph.graph.ir import Graph
 from nngraph.graph.program import Program
@@ -300,3 +301,22 @@ def _check_reserved(g: Graph, model: ast.ModelDef, spec: TrainSpec) -> None:
                 span,
                 expected="another name for this input, target or output (not lr, step or loss)",
             )
+
+
+def noise_arrays(
+    graph, noise: dict[str, list], known: dict[str, int], rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Fresh uniform [0, 1) noise for each dropout input, its shape's symbols (and expressions of
+    them, such as batch*32 after a flatten) sized from `known`, the sizes the data gave them."""
+    out = {}
+    for name, (_, shape) in noise.items():
+        sizes = [dims.value(d, known) for d in shape]
+        if None in sizes:
+            d = shape[sizes.index(None)]
+            raise NNError(
+                f"dropout noise '{name}' has a dim '{d}' that the inputs' shapes do not size",
+                expected="dims made from the inputs' dims",
+            )
+        u = rng.random(sizes, dtype=np.float32)
+        out[name] = u.astype(graph.type(name).np_dtype, copy=False)  # the model's float type (f16, f64)
+    return out

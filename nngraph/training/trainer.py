@@ -15,6 +15,7 @@ import numpy as np
 
 from nngraph.errors import NNError
 from nngraph.fileio import atomic_write_bytes
+from nngraph.graph import dims
 from nngraph.graph.build import build_graph
 from nngraph.graph.losses import LOWER_IS_BETTER
 from nngraph.graph.program import Program
@@ -25,7 +26,7 @@ from nngraph.runtime.session import ORT_ERRORS, QUIET_RUN, open_session, run_err
 from nngraph.runtime.stepper import Stepper, session_options
 from nngraph.training.schedules import learning_rate
 from nngraph.training.spec import TrainSpec, data_file
-from nngraph.training.step import compile_training
+from nngraph.training.step import compile_training, noise_arrays
 
 
 @dataclass
@@ -104,6 +105,9 @@ class Trainer:
 
     def dataset(self, X=None, y=None) -> datasets.Dataset:
         ins, tg = self._specs()
+        for role, specs in (("input", ins), ("target", tg)):  # before loading: their lengths follow
+            for name, (shape, dtype) in specs.items():
+                datasets.need_samples_first(role, name, tuple(shape), dtype)
         if X is not None:
             if len(ins) != 1 or len(tg) != 1:
                 raise NNError("fit(X, y) needs a model with one input and one target; pass a Dataset instead")
@@ -141,18 +145,12 @@ class Trainer:
     def _noise(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if not self.iface.noise:
             return {}
-        dims: dict[str, int] = {}
         g = self.step_c.graph
-        for name in self.iface.inputs + self.iface.targets:
-            for d, n in zip(g.type(name).shape, feeds[name].shape, strict=True):
-                if isinstance(d, str):
-                    dims[d] = n
+        names = self.iface.inputs + self.iface.targets
         rng = np.random.default_rng([self.seed, self.step, 7])  # a function of the step: resumable
-        out = {}
-        for name, (_, shape) in self.iface.noise.items():
-            u = rng.random([d if isinstance(d, int) else dims[d] for d in shape], dtype=np.float32)
-            out[name] = u.astype(g.type(name).np_dtype, copy=False)  # the model's float type (f16, f64)
-        return out
+        return noise_arrays(
+            g, self.iface.noise, dims.bind([g.type(n).shape for n in names], [feeds[n] for n in names]), rng
+        )
 
     # ---- loop ------------------------------------------------------------------------
 
@@ -218,6 +216,11 @@ class Trainer:
         total = per_epoch * epochs
         base_lr = spec.optimizer.args["lr"]
         start, samples, last_loss = time.perf_counter(), 0, float("nan")
+        done = self.stopped_early or self.epoch >= epochs
+        if done and self.out is not None and not (self.out / "model.onnx").is_file():
+            # stopped between the last checkpoint and the model: write the model it left
+            last = self.history[-1]["loss"] if self.history else float("nan")
+            return self._finish(last, start, 0)
         if self.stopped_early:
             raise NNError(
                 f"nothing left to train: early stopping ended this run after epoch {self.epoch}",
@@ -298,6 +301,11 @@ class Trainer:
                 atomic_write_bytes(self.out / "history.json", json.dumps(self.history, indent=1).encode())
             if self.stopped_early:
                 break
+        return self._finish(last_loss, start, samples)
+
+    def _finish(self, last_loss: float, start: float, samples: int) -> Result:
+        """The run's result; with an output folder, the model and the history written there."""
+        spec = self.spec
         why = None
         if self.stopped_early and spec.early_stopping is not None and self.history:
             key = self._watched(self.history[-1])
@@ -404,6 +412,7 @@ class Trainer:
                 "seed": self.seed,
                 "inputs": self.iface.inputs,
                 "targets": self.iface.targets,
+                "target_dtypes": {t: self.step_c.graph.type(t).dtype for t in self.iface.targets},
                 "steps": self.step,
             }
         )
