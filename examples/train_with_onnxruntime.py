@@ -20,7 +20,9 @@ rng, names, batch = np.random.default_rng(0), [o.name for o in sess.get_outputs(
 for step in range(1, 401):
     i = rng.integers(0, len(X), batch)
     feeds = {"image": X[i], "label": y[i], "lr": np.array(0.05, np.float32), "step": np.array(step), **state}
-    for name, (_, shape) in iface["noise"].items():  # dropout: fresh uniform noise each step
+    # dropout: fresh uniform noise each step; this model's only symbolic noise dim is the batch
+    # (a model with others, e.g. seq or batch*32 after a flatten, sizes each from its inputs)
+    for name, (_, shape) in iface["noise"].items():
         feeds[name] = rng.random([batch if isinstance(s, str) else s for s in shape], dtype=np.float32)
     out = dict(zip(names, sess.run(None, feeds), strict=True))
     state = {k.removeprefix("next/"): v for k, v in out.items() if k.startswith("next/")}
