@@ -223,11 +223,11 @@ def _maxpool_grad_lower(ctx, xs, attrs, in_types, out_type):
     if _tiles(attrs, in_types[0]):
         k = math.prod(kernel)
         rank = np.arange(k, 0, -1, dtype=out_type.np_dtype).reshape(1, 1, *kernel)
-        reps = ctx.ints([1, 1, *in_types[1].shape[2:]])
+        ranks = ctx.const(np.tile(rank, (1, 1, *in_types[1].shape[2:])), hint="window_rank")
 
         def body(xc):
             hit = _cast(ctx, ctx.emit("Equal", [xc, _up(ctx, y, kernel)]), dt)
-            score = ctx.emit("Mul", [hit, ctx.emit("Tile", [ctx.const(rank, hint="window_rank"), reps])])
+            score = ctx.emit("Mul", [hit, ranks])
             best = ctx.emit("MaxPool", [score], kernel_shape=list(kernel), strides=list(kernel))
             first = _cast(ctx, ctx.emit("Equal", [score, _up(ctx, best, kernel)]), dt)
             return ctx.emit("Mul", [first, _up(ctx, g, kernel)])
