@@ -248,3 +248,18 @@ def test_check_builds_the_training_step_too(tmp_path, capsys):
     (tmp_path / "m.nn").write_text(src)
     rc, _, err = run_cli(capsys, "check", tmp_path / "m.nn")
     assert rc == 1 and "needs a fixed sequence length" in err and ":3:" in err
+
+
+def test_an_f16_training_step_opens_without_onnxruntime_warnings(capfd):
+    """maxpool's backward held a Tile of constants, which onnxruntime could not fold in f16 and
+    warned about on every session."""
+    src = (
+        "model M {\n    input image: f16[batch, 2, 6, 6]\n"
+        "    output logits = image | conv2d(4, kernel=3, padding=same) | relu | maxpool(2) | flatten | dense(3)\n}\n"
+        "train M {\n    data = digits\n    target label: i64[batch]\n    loss = cross_entropy(logits, label)\n"
+        "    optimizer = sgd(lr=0.1)\n}\n"
+    )
+    model = ng.compile_source(src).training("step").to_onnx(2)
+    assert not any(n.op_type == "Tile" for n in model.graph.node)
+    ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert "Could not find a CPU kernel" not in capfd.readouterr().err
