@@ -353,3 +353,82 @@ def test_training_view_boxes_show_their_activation():
     boxes = build_view(c.graph, depth=1).boxes
     assert shape_text(boxes["residual_1/batchnorm_1"].type) == "f32[batch, 32, 8, 8]"
     assert shape_text(boxes["grad/dense_1"].type) == "f32[batch, 512]"
+
+
+def test_a_layer_shared_around_another_keeps_both_arrows():
+    """x | tied | tanh | tied: tanh_1 -> tied is a back edge whose reverse is an edge too; it is
+    drawn (it was dropped, leaving tanh_1 a dead end)."""
+    m = compile_source(
+        "model T {\n    input x: f32[batch, 8]\n    tied = dense(8)\n"
+        "    output y = x | tied | tanh | tied | tanh\n}\n"
+    )
+    view = build_view(m.graph, rows=m.rows)
+    drawn = {(r.src, r.dst) for r in make_diagram(view).layout.routes}
+    assert {(e.src, e.dst) for e in view.edges} <= drawn
+    assert ("tanh_1", "tied") in drawn and ("tied", "tanh_1") in drawn
+
+
+def test_flops_count_the_gemms_of_an_optimized_graph():
+    from nngraph.passes.pipeline import optimize
+    from nngraph.viz.model_view import node_flops
+
+    m = compile_file(ROOT / "examples" / "mlp.nn")
+    total = lambda g: sum(node_flops(g, n) for n in g.g)  # noqa: E731
+    assert total(m.graph) > 0 and total(optimize(m.graph, 2)) == total(m.graph)
+
+
+def test_layers_cannot_take_the_training_step_scopes():
+    for name in ("grad", "update"):
+        with pytest.raises(NNError, match=f"'{name}' cannot name a layer"):
+            compile_source(
+                f"model M {{\n    input x: f32[batch, 8]\n    {name} = dense(4)\n    output y = x | {name}\n}}\n"
+            )
+
+
+def test_draw_train_without_O_shows_no_fusions(tmp_path):
+    plain = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nngraph.cli",
+            "draw",
+            str(ROOT / "examples" / "digits_cnn.nn"),
+            "--train",
+            "-o",
+            str(tmp_path / "a.svg"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    fused = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nngraph.cli",
+            "draw",
+            str(ROOT / "examples" / "digits_cnn.nn"),
+            "--train",
+            "-O",
+            "2",
+            "-o",
+            str(tmp_path / "b.svg"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert plain.returncode == 0 and fused.returncode == 0, plain.stderr + fused.stderr
+    assert "fuse_batchnorm_train" not in (tmp_path / "a.svg").read_text()
+    assert "fuse_batchnorm_train" in (tmp_path / "b.svg").read_text()
+
+
+def test_a_block_named_like_the_optimizer_scope_still_collapses():
+    """A block called `updater` has depth like any other (a scope test without its slash took it
+    for the optimizer's update/ scope)."""
+    depth = {}
+    for name in ("updater", "stage"):
+        m = compile_source(
+            f"block {name}(x) {{\n    return x | dense(8) | relu\n}}\n"
+            f"model M {{\n    input x: f32[batch, 8]\n    output y = x | {name} | {name}\n}}\n"
+        )
+        depth[name] = build_view(m.graph, rows=m.rows).max_depth
+    assert depth["updater"] == depth["stage"] >= 1

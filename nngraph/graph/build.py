@@ -33,6 +33,10 @@ MAX_DIM = 2**40
 MAX_REPEAT = 10_000
 
 
+#: Name scopes of the training step (gradients, optimizer update): no layer may take them.
+RESERVED_SCOPES = {"grad": "backward", "update": "optimizer"}
+
+
 @dataclass
 class Scope:
     """Names visible in a model body or in one application of a block."""
@@ -316,6 +320,14 @@ class Builder:
                 expected="a new name for this tensor",
             )
         if isinstance(value, LayerValue) and value.name is None:
+            if name in RESERVED_SCOPES:  # a layer's name scopes its nodes: grad/matmul would be backward's
+                raise NNError(
+                    f"'{name}' cannot name a layer: nngraph names the training step's "
+                    f"{RESERVED_SCOPES[name]} nodes {name}/...",
+                    span,
+                    expected="another name",
+                    hint=f"try '{name}_layer'",
+                )
             value.name = scope.instance_name(value.kind, name)
         if isinstance(value, Symbol):
             self.undefined(value, scope)

@@ -20,10 +20,10 @@ def cmd_draw(args) -> int:
         )
     if args.depth is not None and args.depth < 0:
         raise NNError(f"--depth must be 0 or more, not {args.depth}")
-    m = compile_file(args.file, model=args.model, seed=args.seed)
+    m = compile_file(args.file, model=args.model, seed=0 if args.seed is None else args.seed)
     opts = dict(depth=args.depth, rankdir=args.rankdir, shapes=not args.no_shapes, ops=args.ops)
     if args.train:
-        graph = m.training("step").graph
+        graph = m.training("step", level=args.O or 0).graph  # the pre-autodiff passes of that level only
     else:
         graph = m.graph
         opts["rows"] = m.rows

@@ -142,9 +142,8 @@ def layout(
                 stack.pop()
     dag: list[tuple[str, str, bool]] = []  # (from, to, reversed)
     for a, b in uniq:
-        if (a, b) in back:
-            if (b, a) not in seen_e:
-                dag.append((b, a, True))
+        if (a, b) in back:  # kept when (b, a) is an edge too: a layer shared around another
+            dag.append((b, a, True))
         else:
             dag.append((a, b, False))
     preds: dict[str, list[str]] = {n: [] for n in names}

@@ -160,15 +160,16 @@ def _numel1(t: TensorType) -> int:
 
 
 def node_flops(graph: Graph, nid: str) -> int:
-    """2 x multiply-adds of a matmul or conv node at batch 1 (symbolic dims = 1); 0 for other ops."""
+    """2 x multiply-adds of a matmul, gemm (fuse_gemm's) or conv node at batch 1 (symbolic dims = 1);
+    0 for other ops."""
     d = graph.node(nid)
     op = d["op"]
-    if op not in ("matmul", "conv") or len(d["inputs"]) < 2:
+    if op not in ("matmul", "gemm", "conv") or len(d["inputs"]) < 2:
         return 0
     a, b = (graph.type(i) for i in d["inputs"][:2])
     out = _numel1(d["type"])
-    if op == "matmul":
-        k = a.shape[-1] if a.rank else 1
+    if op in ("matmul", "gemm"):
+        k = (a.shape[0] if op == "gemm" and d["attrs"].get("transA") else a.shape[-1]) if a.rank else 1
         return 2 * out * (k if isinstance(k, int) else 1)
     w = 1
     for s in b.shape[1:]:
@@ -428,7 +429,7 @@ def build_view(
     max_depth = 0
     for _n, d in g.nodes(data=True):
         s = d.get("scope")
-        if s and not s.startswith(("grad/", "update")):
+        if s and not s.startswith(("grad/", "update/")):
             max_depth = max(max_depth, s.count("/"))
     params = graph.param_count(True)
     flops = sum(node_flops(graph, n) for n in g if not n.startswith(("grad/", "update/")))
