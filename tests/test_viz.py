@@ -386,39 +386,22 @@ def test_layers_cannot_take_the_training_step_scopes():
 
 
 def test_draw_train_without_O_shows_no_fusions(tmp_path):
-    plain = subprocess.run(
-        [
+    def drawn(*opts: str) -> str:
+        out = tmp_path / f"d{len(opts)}.svg"
+        cmd = [
             sys.executable,
             "-m",
             "nngraph.cli",
             "draw",
             str(ROOT / "examples" / "digits_cnn.nn"),
             "--train",
-            "-o",
-            str(tmp_path / "a.svg"),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    fused = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "nngraph.cli",
-            "draw",
-            str(ROOT / "examples" / "digits_cnn.nn"),
-            "--train",
-            "-O",
-            "2",
-            "-o",
-            str(tmp_path / "b.svg"),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert plain.returncode == 0 and fused.returncode == 0, plain.stderr + fused.stderr
-    assert "fuse_batchnorm_train" not in (tmp_path / "a.svg").read_text()
-    assert "fuse_batchnorm_train" in (tmp_path / "b.svg").read_text()
+        ]
+        r = subprocess.run([*cmd, *opts, "-o", str(out)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        return out.read_text()
+
+    assert "fuse_batchnorm_train" not in drawn()
+    assert "fuse_batchnorm_train" in drawn("-O", "2")
 
 
 def test_a_block_named_like_the_optimizer_scope_still_collapses():
