@@ -30,7 +30,8 @@ def _count(minimum: int):
     return parse
 
 
-def _compile(args):
+def compile_args(args):
+    """The model of the command's file, --model and --seed (0 when not given)."""
     from nngraph.compiler import compile_file
 
     return compile_file(args.file, model=args.model, seed=0 if args.seed is None else args.seed)
@@ -45,7 +46,7 @@ def cmd_check(args) -> int:
         names = ", ".join(b.name for b in own)
         print(f"{args.file}: ok: blocks {names} parsed (a block's shapes are checked where a model uses it)")
         return 0
-    m = _compile(args)
+    m = compile_args(args)
     trained = ""
     if m.name in m.program.trains:  # its settings, loss and metrics too, without training
         from nngraph.runtime.data import need_samples_first
@@ -64,13 +65,13 @@ def cmd_check(args) -> int:
 
 
 def cmd_summary(args) -> int:
-    m = _compile(args)
+    m = compile_args(args)
     print(json.dumps(m.summary_dict()) if args.json else m.summary())
     return 0
 
 
 def cmd_graph(args) -> int:
-    print(_compile(args))
+    print(compile_args(args))
     return 0
 
 
@@ -93,7 +94,7 @@ def _print_report(runner) -> None:
 
 
 def cmd_compile(args) -> int:
-    m = _compile(args)
+    m = compile_args(args)
     if args.output == "":
         raise NNError("-o needs a file name", expected="e.g. -o model.onnx")
     out = Path(args.output or Path(args.file).with_suffix(".onnx").name)
@@ -155,7 +156,7 @@ def _why_not_run(args) -> str:
 
 
 def cmd_train(args) -> int:
-    m = _compile(args)
+    m = compile_args(args)
     out = Path(args.out)
     created = not out.exists()
     try:  # before training, not after it
@@ -222,7 +223,7 @@ def cmd_eval(args) -> int:
 def cmd_gradcheck(args) -> int:
     from nngraph.training.gradcheck import gradcheck
 
-    m = _compile(args)
+    m = compile_args(args)
     c = m.training("grads")
     tr = m.trainer()
     ds = tr.dataset()

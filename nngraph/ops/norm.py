@@ -84,8 +84,8 @@ BATCHNORM = register(
 # then normalizes with them, in one node that every provider runs alike. (Training mode would
 # compute them a second time; and versions of onnxruntime's CUDA kernel take the training path
 # only when the five outputs of opset <= 13 are asked for, so with opset 15's three they normalize
-# with the mean and variance inputs.) Its gradient is the closed
-# form through the statistics, so mean and var take none: they must be x's (the pass guarantees it).
+# with the mean and variance inputs.) Its gradient is the closed form through the statistics, so
+# mean and var take none: they must be x's (the pass guarantees it).
 
 
 def _bn_train_ref(xs, attrs):

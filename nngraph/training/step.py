@@ -304,7 +304,7 @@ def _check_reserved(g: Graph, model: ast.ModelDef, spec: TrainSpec) -> None:
 
 
 def noise_arrays(
-    graph, noise: dict[str, list], known: dict[str, int], rng: np.random.Generator
+    graph: Graph, noise: dict[str, list], known: dict[str, int], rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
     """Fresh uniform [0, 1) noise for each dropout input, its shape's symbols (and expressions of
     them, such as batch*32 after a flatten) sized from `known`, the sizes the data gave them."""

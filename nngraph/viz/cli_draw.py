@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def cmd_draw(args) -> int:
-    from nngraph.compiler import compile_file
+    from nngraph.cli import compile_args
     from nngraph.errors import NNError
     from nngraph.viz import FORMATS, draw
 
@@ -20,7 +20,7 @@ def cmd_draw(args) -> int:
         )
     if args.depth is not None and args.depth < 0:
         raise NNError(f"--depth must be 0 or more, not {args.depth}")
-    m = compile_file(args.file, model=args.model, seed=0 if args.seed is None else args.seed)
+    m = compile_args(args)
     opts = dict(depth=args.depth, rankdir=args.rankdir, shapes=not args.no_shapes, ops=args.ops)
     if args.train:
         graph = m.training("step", level=args.O or 0).graph  # the pre-autodiff passes of that level only
