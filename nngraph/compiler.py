@@ -8,11 +8,11 @@ from typing import Any
 
 import onnx
 
+from nngraph.core.ir import Graph
+from nngraph.core.printer import format_graph
 from nngraph.errors import NNError, deep_nesting
 from nngraph.fileio import atomic_write_bytes
 from nngraph.graph.build import SummaryRow, build_graph
-from nngraph.graph.ir import Graph
-from nngraph.graph.printer import format_graph
 from nngraph.graph.program import Program, load_file, load_text
 from nngraph.graph.summary import summary_dict, summary_text
 from nngraph.onnx.lower import check, lower

@@ -11,9 +11,9 @@ import pytest
 
 import nngraph as ng
 from nngraph.autodiff.backward import backward
-from nngraph.graph.ir import Graph
+from nngraph.core.ir import Graph
+from nngraph.core.types import TensorType
 from nngraph.graph.reference import evaluate
-from nngraph.graph.types import TensorType
 from nngraph.onnx.lower import check, lower
 from nngraph.ops.registry import get
 

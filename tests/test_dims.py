@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import nngraph as ng
-from nngraph.graph.dims import canonical
-from nngraph.graph.types import TensorType
+from nngraph.core.dims import canonical
+from nngraph.core.types import TensorType
 
 
 @pytest.mark.parametrize(

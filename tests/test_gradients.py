@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from nngraph.autodiff.backward import NOT_DIFFERENTIABLE, backward
-from nngraph.graph.ir import Graph
+from nngraph.core.ir import Graph
+from nngraph.core.types import TensorType, dtype_name
 from nngraph.graph.reference import evaluate_nodes
-from nngraph.graph.types import TensorType, dtype_name
 from nngraph.ops.registry import all_ops
 
 OPS = all_ops()

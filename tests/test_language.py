@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import nngraph as ng
+from nngraph.core.types import TensorType
 from nngraph.errors import NNError
-from nngraph.graph.types import TensorType
 
 
 def run(m, **feeds):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from nngraph.core.types import TensorType
 from nngraph.errors import ShapeError
-from nngraph.graph.types import TensorType
 from nngraph.ops import registry
 
 

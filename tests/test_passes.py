@@ -13,8 +13,8 @@ import pytest
 from conftest import EXAMPLES, ROOT, random_feeds
 
 import nngraph as ng
-from nngraph.graph.ir import Graph
-from nngraph.graph.types import TensorType
+from nngraph.core.ir import Graph
+from nngraph.core.types import TensorType
 from nngraph.onnx.lower import check, lower
 from nngraph.passes.fusions import conv_bias, gemm
 from nngraph.passes.manager import Runner, check_invariants

@@ -12,9 +12,9 @@ import pytest
 from conftest import ROOT, run_cli
 
 import nngraph as ng
+from nngraph.core.ir import Graph
+from nngraph.core.types import TensorType
 from nngraph.errors import NNError
-from nngraph.graph.ir import Graph
-from nngraph.graph.types import TensorType
 
 
 def pipeline(stages: int, layer: str = "relu") -> str:

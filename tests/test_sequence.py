@@ -10,9 +10,9 @@ import pytest
 
 import nngraph as ng
 from nngraph.autodiff.backward import backward
+from nngraph.core.types import TensorType
 from nngraph.errors import NNError
 from nngraph.graph.reference import evaluate, evaluate_nodes
-from nngraph.graph.types import TensorType
 from nngraph.onnx.lower import check, lower
 
 torch = pytest.importorskip("torch")

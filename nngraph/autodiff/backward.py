@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from nngraph.core.ir import Graph
+from nngraph.core.types import FLOATS, TensorType
 from nngraph.errors import ShapeError
-from nngraph.graph.ir import Graph
-from nngraph.graph.types import FLOATS, TensorType
 from nngraph.ops import registry
 
 #: A gradient rule returns this (instead of a list) for operators whose output carries no gradient.

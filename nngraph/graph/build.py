@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from nngraph.core.ir import Graph
+from nngraph.core.types import DTYPES, TensorType
 from nngraph.errors import NNError, ShapeError, Span
 from nngraph.graph.init import initialize
-from nngraph.graph.ir import Graph
 from nngraph.graph.layers import LayerDef, all_layers
 from nngraph.graph.program import Program, pick_model
-from nngraph.graph.types import DTYPES, TensorType
 from nngraph.graph.values import ArgSpec, LayerValue, Symbol, Tensor, convert, describe
 from nngraph.ops import registry
 from nngraph.syntax import ast

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from nngraph.core.types import FLOATS, INTS, TensorType
 from nngraph.errors import NNError
-from nngraph.graph.types import FLOATS, INTS, TensorType
 from nngraph.graph.values import ArgSpec, Symbol
 from nngraph.ops import registry
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from nngraph.core.types import FLOATS, INTS
 from nngraph.graph.layers import A, LayerCtx, layer
-from nngraph.graph.types import FLOATS, INTS
 
 
 def _class_inputs(ctx: LayerCtx, logits: str, labels: str, what: str) -> int:

@@ -6,8 +6,8 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nngraph.core.ir import reachable
 from nngraph.errors import SOURCES, NNError, Span
-from nngraph.graph.ir import reachable
 from nngraph.syntax import ast
 from nngraph.syntax.parser import parse, parse_file
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from nngraph.graph.ir import Graph
+from nngraph.core.ir import Graph
 from nngraph.ops import registry
 
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import math
 
+from nngraph.core.types import FLOATS
 from nngraph.graph.layers import A, LayerCtx, _static_dim, layer
-from nngraph.graph.types import FLOATS
 from nngraph.ops.recurrent import GATES, linear, stack_steps, unroll
 
 # ---- helpers ---------------------------------------------------------------------------------

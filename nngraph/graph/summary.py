@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from nngraph.core.ir import Graph
 from nngraph.graph.build import SummaryRow
-from nngraph.graph.ir import Graph
 
 
 def summary_dict(graph: Graph, rows: list[SummaryRow]) -> dict[str, Any]:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import onnx
 from onnx import helper, numpy_helper
 
-from nngraph.graph.ir import Graph
-from nngraph.graph.types import TensorType
+from nngraph.core.ir import Graph
+from nngraph.core.types import TensorType, onnx_elem_type
 from nngraph.onnx.context import IR_VERSION, OPSET, LowerContext
-from nngraph.onnx.dtypes import onnx_elem_type
 from nngraph.ops import registry
 from nngraph.version import __version__
 

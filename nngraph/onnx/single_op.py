@@ -8,9 +8,8 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from nngraph.graph.types import TensorType, dtype_name
+from nngraph.core.types import TensorType, dtype_name, onnx_elem_type
 from nngraph.onnx.context import IR_VERSION, OPSET, LowerContext
-from nngraph.onnx.dtypes import onnx_elem_type
 from nngraph.ops.registry import Op
 
 

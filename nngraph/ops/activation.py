@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
+from nngraph.core.types import TensorType
 from nngraph.errors import ShapeError
-from nngraph.graph.types import TensorType
 from nngraph.ops.common import axis_of, need_float, randn
 from nngraph.ops.registry import Op, Sample, Style, register
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from nngraph.core.types import FLOATS, Dim, TensorType, dim_affine
 from nngraph.errors import ShapeError
-from nngraph.graph.types import FLOATS, Dim, TensorType, dim_affine
 
 
 def broadcast_shapes(a: TensorType, b: TensorType, what: str = "+") -> tuple:

@@ -7,8 +7,8 @@ import math
 import numpy as np
 
 from nngraph.autodiff.backward import NOT_DIFFERENTIABLE
+from nngraph.core.types import TensorType
 from nngraph.errors import ShapeError
-from nngraph.graph.types import TensorType
 from nngraph.ops.common import (
     conv_transpose_to,
     crop_spatial,

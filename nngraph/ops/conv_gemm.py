@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from nngraph.autodiff.backward import NOT_DIFFERENTIABLE
+from nngraph.core.types import TensorType
 from nngraph.errors import ShapeError
-from nngraph.graph.types import TensorType
 from nngraph.ops.common import (
     need_float,
     pad_spatial,

@@ -6,9 +6,8 @@ import numpy as np
 from onnx import helper
 
 from nngraph.autodiff.backward import NOT_DIFFERENTIABLE
+from nngraph.core.types import INTS, TensorType, onnx_elem_type
 from nngraph.errors import ShapeError
-from nngraph.graph.types import INTS, TensorType
-from nngraph.onnx.dtypes import onnx_elem_type
 from nngraph.ops.common import broadcast_shapes, need_float, need_rank, randn, same_dtype
 from nngraph.ops.registry import REQUIRED, Op, Sample, Style, register
 

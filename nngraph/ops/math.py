@@ -10,9 +10,8 @@ import math
 import numpy as np
 
 from nngraph.autodiff.backward import NOT_DIFFERENTIABLE
+from nngraph.core.types import DTYPES, TensorType, onnx_elem_type
 from nngraph.errors import ShapeError
-from nngraph.graph.types import DTYPES, TensorType
-from nngraph.onnx.dtypes import onnx_elem_type
 from nngraph.ops.common import broadcast_shapes, need_float, randn, same_dtype
 from nngraph.ops.registry import Op, Sample, Style, register
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from nngraph.core.types import TensorType
 from nngraph.errors import ShapeError
-from nngraph.graph.types import TensorType
 from nngraph.ops.common import need_float, need_rank, randn, same_dtype
 from nngraph.ops.registry import Op, Sample, Style, register
 

@@ -8,9 +8,8 @@ import numpy as np
 from onnx import helper
 
 from nngraph.autodiff.backward import NOT_DIFFERENTIABLE
+from nngraph.core.types import TensorType, onnx_elem_type
 from nngraph.errors import ShapeError
-from nngraph.graph.types import TensorType
-from nngraph.onnx.dtypes import onnx_elem_type
 from nngraph.ops.common import (
     conv_transpose_to,
     crop_spatial,

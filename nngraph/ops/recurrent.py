@@ -14,9 +14,8 @@ import numpy as np
 from onnx import helper
 
 from nngraph.autodiff.backward import NOT_DIFFERENTIABLE
+from nngraph.core.types import DTYPES, FLOATS, INTS, TensorType, onnx_elem_type
 from nngraph.errors import ShapeError
-from nngraph.graph.types import DTYPES, FLOATS, INTS, TensorType
-from nngraph.onnx.dtypes import onnx_elem_type
 from nngraph.ops.common import axis_of, need_float, randn
 from nngraph.ops.registry import Op, Sample, Style, register
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from nngraph.autodiff.backward import NOT_DIFFERENTIABLE
+from nngraph.core.types import DTYPES, INTS, TensorType, onnx_elem_type
 from nngraph.errors import ShapeError
-from nngraph.graph.types import DTYPES, INTS, TensorType
-from nngraph.onnx.dtypes import onnx_elem_type
 from nngraph.ops.common import broadcast_shapes, need_float, randn
 from nngraph.ops.registry import REQUIRED, Op, Sample, Style, register
 

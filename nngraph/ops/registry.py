@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from nngraph.graph.types import TensorType
+from nngraph.core.types import TensorType
 
 #: Marks an attribute that has no default and must be given.
 REQUIRED = object()

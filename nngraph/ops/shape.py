@@ -8,9 +8,8 @@ import numpy as np
 from onnx import helper
 
 from nngraph.autodiff.backward import NOT_DIFFERENTIABLE
+from nngraph.core.types import TensorType, onnx_elem_type
 from nngraph.errors import ShapeError
-from nngraph.graph.types import TensorType
-from nngraph.onnx.dtypes import onnx_elem_type
 from nngraph.ops.common import axis_of, dim_add, dims_prod, dims_sum, paren, randn, same_dtype
 from nngraph.ops.registry import REQUIRED, Op, Sample, Style, register
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nngraph.graph.ir import LEAF_OPS, Graph
+from nngraph.core.ir import LEAF_OPS, Graph
 from nngraph.ops import registry
 from nngraph.passes.manager import Pass
 from nngraph.passes.rewrite import const_value, new_const, new_op, only_consumer

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from nngraph.graph.ir import Graph
+from nngraph.core.ir import Graph
 from nngraph.ops import registry
 
 
@@ -55,7 +55,7 @@ class Runner:
         if self.check:
             check_invariants(graph, after=p.name)
         if self.dump_after == p.name:
-            from nngraph.graph.printer import format_graph
+            from nngraph.core.printer import format_graph
 
             self.dumped = format_graph(graph)
         return changed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from nngraph.graph.ir import Graph
+from nngraph.core.ir import Graph
 from nngraph.passes.cleanup import CSE, DCE, FOLD, SIMPLIFY
 from nngraph.passes.fusions import (
     batchnorm_train,

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from nngraph.graph.ir import Graph
-from nngraph.graph.types import TensorType, dtype_name
+from nngraph.core.ir import Graph
+from nngraph.core.types import TensorType, dtype_name
 from nngraph.ops import registry
 
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nngraph.dtypes import DTYPES
 from nngraph.errors import NNError, Span
-from nngraph.graph.types import DTYPES  # numpy only: the runtime may import it
 from nngraph.runtime.checkpoint import open_npz
 
 __all__ = [

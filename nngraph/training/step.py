@@ -21,12 +21,12 @@ import numpy as np
 import onnx
 
 from nngraph.autodiff.backward import backward
+from nngraph.core import dims
+from nngraph.core.ir import Graph
+from nngraph.core.types import TensorType
 from nngraph.errors import NNError
-from nngraph.graph import dims
 from nngraph.graph.build import Builder
-from nngraph.graph.ir import Graph
 from nngraph.graph.program import Program
-from nngraph.graph.types import TensorType
 from nngraph.onnx.lower import check, lower
 from nngraph.ops import registry
 from nngraph.passes.manager import Runner

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from nngraph.core import dims
 from nngraph.errors import NNError
 from nngraph.fileio import atomic_write_bytes
-from nngraph.graph import dims
 from nngraph.graph.build import build_graph
 from nngraph.graph.losses import LOWER_IS_BETTER
 from nngraph.graph.program import Program

@@ -34,8 +34,8 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from nngraph.graph.ir import Graph
-from nngraph.graph.types import TensorType
+from nngraph.core.ir import Graph
+from nngraph.core.types import TensorType
 from nngraph.ops import registry
 
 #: Which member op gives a layer box its colour, most telling first.

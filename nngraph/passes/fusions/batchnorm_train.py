@@ -8,7 +8,7 @@ reduced once; ops/norm.py says why not training mode."""
 
 from __future__ import annotations
 
-from nngraph.graph.ir import Graph
+from nngraph.core.ir import Graph
 from nngraph.passes.rewrite import const_value, new_op, only_consumer
 from nngraph.passes.rule import Match, Rule
 

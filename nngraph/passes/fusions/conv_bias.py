@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nngraph.graph.ir import Graph
+from nngraph.core.ir import Graph
 from nngraph.passes.rewrite import const_value, new_const, new_op, only_consumer
 from nngraph.passes.rule import Match, Rule
 

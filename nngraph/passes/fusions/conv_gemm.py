@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from nngraph.graph.ir import Graph
+from nngraph.core.ir import Graph
 from nngraph.ops.common import window_attrs
 from nngraph.passes.rewrite import new_op
 from nngraph.passes.rule import Match, Rule

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from nngraph.graph.ir import Graph
-from nngraph.graph.types import TensorType
+from nngraph.core.ir import Graph
+from nngraph.core.types import TensorType
 from nngraph.passes.rewrite import const_value, new_const, new_op, only_consumer
 from nngraph.passes.rule import Match, Rule
 

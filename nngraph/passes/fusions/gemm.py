@@ -3,8 +3,8 @@ The backward graph of every dense layer is full of `matmul(transpose(x), g)`."""
 
 from __future__ import annotations
 
-from nngraph.graph.ir import Graph
-from nngraph.graph.types import FLOATS
+from nngraph.core.ir import Graph
+from nngraph.core.types import FLOATS
 from nngraph.passes.rewrite import new_op, only_consumer
 from nngraph.passes.rule import Match, Rule
 

@@ -8,7 +8,7 @@ before it for free."""
 
 from __future__ import annotations
 
-from nngraph.graph.ir import Graph
+from nngraph.core.ir import Graph
 from nngraph.passes.rewrite import new_op, only_consumer
 from nngraph.passes.rule import Match, Rule
 

@@ -4,7 +4,7 @@ autodiff, the closed-form gradient (softmax(x) - one_hot(y)) / rows backward."""
 
 from __future__ import annotations
 
-from nngraph.graph.ir import Graph
+from nngraph.core.ir import Graph
 from nngraph.passes.rewrite import new_op, only_consumer
 from nngraph.passes.rule import Match, Rule
 

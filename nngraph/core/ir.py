@@ -13,8 +13,8 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from nngraph.core.types import TensorType
 from nngraph.errors import Span
-from nngraph.graph.types import TensorType
 
 LEAF_OPS = ("input", "param", "const")
 

@@ -5,22 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from onnx import TensorProto
 
-from nngraph.graph.dims import canonical
+from nngraph.core.dims import canonical
+from nngraph.dtypes import DTYPES, FLOATS, INTS, dtype_name  # noqa: F401  (re-exported: the compiler's one import)
 
 Dim = int | str
-
-#: .nn dtype name -> numpy dtype
-DTYPES: dict[str, np.dtype] = {
-    "f16": np.dtype(np.float16),
-    "f32": np.dtype(np.float32),
-    "f64": np.dtype(np.float64),
-    "i32": np.dtype(np.int32),
-    "i64": np.dtype(np.int64),
-    "bool": np.dtype(np.bool_),
-}
-FLOATS = ("f16", "f32", "f64")
-INTS = ("i32", "i64")
 
 
 @dataclass(frozen=True)
@@ -60,13 +50,6 @@ class TensorType:
         return f"{self.dtype}[{','.join(str(d) for d in self.shape)}]"
 
 
-def dtype_name(dt: np.dtype) -> str:
-    for name, d in DTYPES.items():
-        if d == np.dtype(dt):
-            return name
-    raise KeyError(f"unsupported dtype {dt}")
-
-
 def dim_mul(a: Dim, b: Dim) -> Dim:
     if isinstance(a, int) and isinstance(b, int):
         return a * b
@@ -87,3 +70,18 @@ def dim_affine(d: Dim, fn, text: str) -> Dim:
 def _paren(d: Dim) -> str:
     s = str(d)
     return s if s.isidentifier() or s.isdigit() else f"({s})"
+
+
+_ONNX_ELEM = {
+    "f16": TensorProto.FLOAT16,
+    "f32": TensorProto.FLOAT,
+    "f64": TensorProto.DOUBLE,
+    "i32": TensorProto.INT32,
+    "i64": TensorProto.INT64,
+    "bool": TensorProto.BOOL,
+}
+
+
+def onnx_elem_type(dtype: str) -> int:
+    """The ONNX element type of a .nn dtype name."""
+    return _ONNX_ELEM[dtype]

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from nngraph.graph.ir import Graph
+from nngraph.core.ir import Graph
 
 
 def format_graph(graph: Graph) -> str:
