@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
+from nngraph.core.emit import Emitter
 from nngraph.core.ir import Graph
 from nngraph.core.types import DTYPES, TensorType
 from nngraph.errors import NNError, ShapeError, Span
@@ -519,7 +520,7 @@ class Builder:
         xb = tb.node if tb else self.const(b, like, e.span)
         opname = {"+": "add", "-": "sub", "*": "mul", "/": "div"}[op]
         name = scope.instance_name(opname)
-        node = self.make_op(opname, [xa, xb], {}, e.span, name, scope)
+        node = self.emitter(e.span, name).op(opname, [xa, xb])
         self.rows.append(SummaryRow(name, opname, node, 0, name.count("/")))
         return Tensor(node)
 
@@ -538,10 +539,7 @@ class Builder:
                 expected="an integer, or a float tensor",
                 hint="cast it first, e.g. cast(x, to=f32)",
             )
-        arr = np.asarray(value, dtype=like.np_dtype)
-        return self.graph.add(
-            "const", "const", [], TensorType(like.dtype, ()), span, value=arr, order=self.tick()
-        )
+        return self.emitter(span).const(value, like)
 
     # ---- calls and application ---------------------------------------------------------
 
@@ -834,32 +832,39 @@ class Builder:
         self.order += 1
         return self.order
 
-    def make_op(
-        self,
-        name: str,
-        inputs: list[str],
-        attrs: dict,
-        span: Span,
-        scope_name: str,
-        scope: Scope | None,
-        kind: str | None = None,
-    ) -> str:
-        op = registry.get(name)
-        full = op.full_attrs(attrs)
-        try:
-            t = op.infer([self.graph.type(i) for i in inputs], full)
-        except ShapeError as e:
-            raise NNError(e.message, span, expected=e.expected, hint=e.hint) from None
+    def emitter(self, span: Span | None, scope_name: str = "", kind: str | None = None) -> LayerEmitter:
+        return LayerEmitter(self, span, scope_name, kind)
+
+
+class LayerEmitter(Emitter):
+    """Forward nodes at a call site: one layer application, or one arithmetic node. A node is named
+    after the layer instance (`dense_1`, or `dense_1/matmul` for a layer's inner ops); a shape
+    error becomes a positioned NNError; an empty result is refused."""
+
+    def __init__(self, b: Builder, span: Span | None, scope_name: str, kind: str | None):
+        super().__init__(b.graph, registry.get, span, scope_name, "forward")
+        self.b, self.kind = b, kind
+
+    def node_id(self, op: str) -> str:
+        if op == "const" and not self.scope:
+            return "const"
+        return self.scope if (self.kind or op) == op else f"{self.scope}/{op}"
+
+    def fields(self) -> dict:
+        return {"order": self.b.tick()}
+
+    def failed(self, err: ShapeError, op: str, inputs: list[str]) -> NoReturn:
+        raise NNError(err.message, self.span, expected=err.expected, hint=err.hint) from None
+
+    def made(self, op: str, inputs: list[str], t: TensorType) -> None:
         if 0 in t.shape and not any(0 in self.graph.type(i).shape for i in inputs):
             # Python's clamping makes x[5:] of 4 elements valid, but nothing after it has data
             got = ", ".join(str(self.graph.type(i)) for i in inputs)
             raise NNError(
-                f"'{kind or name}' of {got} gives an empty tensor {t}",
-                span,
+                f"'{self.kind or op}' of {got} gives an empty tensor {t}",
+                self.span,
                 expected="a result with at least one element along every dim",
             )
-        node_id = scope_name if (kind or name) == name else f"{scope_name}/{name}"
-        return self.graph.add(node_id, name, inputs, t, span, full, scope=scope_name, order=self.tick())
 
 
 class _Ctx:
@@ -869,7 +874,7 @@ class _Ctx:
         self.b, self.lv, self.span, self.scope = b, lv, span, scope
 
     def op(self, name: str, inputs: list[str], **attrs: Any) -> str:
-        return self.b.make_op(name, inputs, attrs, self.span, self.lv.name, self.scope, kind=self.lv.kind)
+        return self.b.emitter(self.span, self.lv.name, self.lv.kind).op(name, inputs, **attrs)
 
     def param(
         self,

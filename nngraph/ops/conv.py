@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 
-from nngraph.autodiff.backward import NOT_DIFFERENTIABLE
 from nngraph.core.types import TensorType
 from nngraph.errors import ShapeError
 from nngraph.ops.common import (
@@ -21,7 +20,7 @@ from nngraph.ops.common import (
     window_attrs,
     window_out,
 )
-from nngraph.ops.registry import REQUIRED, Op, Sample, Style, register
+from nngraph.ops.registry import NO_GRADIENT, REQUIRED, Op, Sample, Style, register
 
 
 def _infer(ts: list[TensorType], attrs: dict) -> TensorType:
@@ -250,7 +249,7 @@ CONV_GRAD_INPUT = register(
         samples=lambda rng: _grad_samples(rng, weight=False),
         style=Style("conv", "conv grad x"),
         doc="the input gradient of conv: g [N, out, *o] through w, transposed, to x's shape (x: shape only)",
-        grad=NOT_DIFFERENTIABLE,
+        grad=NO_GRADIENT,
     )
 )
 
@@ -265,6 +264,6 @@ CONV_GRAD_WEIGHT = register(
         samples=lambda rng: _grad_samples(rng, weight=True),
         style=Style("conv", "conv grad w"),
         doc="the weight gradient of conv: each weight tap is the sum over batch and positions of g x window",
-        grad=NOT_DIFFERENTIABLE,
+        grad=NO_GRADIENT,
     )
 )

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from nngraph.autodiff.backward import NOT_DIFFERENTIABLE
 from nngraph.core.types import TensorType
 from nngraph.errors import ShapeError
 from nngraph.ops.common import (
@@ -28,7 +27,7 @@ from nngraph.ops.common import (
     window_out,
     window_views,
 )
-from nngraph.ops.registry import REQUIRED, Op, Sample, Style, register
+from nngraph.ops.registry import NO_GRADIENT, REQUIRED, Op, Sample, Style, register
 
 _WINDOW = {"kernel": REQUIRED, "stride": None, "pads": None, "dilation": None}
 
@@ -135,7 +134,7 @@ CONV_PATCHES = register(
         samples=_patches_samples,
         style=Style("conv", "patches"),
         doc="x's convolution windows as P[C*K, *out, N]: P[(c, k), o, n] = x_padded[n, c, o*stride + k*dilation]",
-        grad=NOT_DIFFERENTIABLE,
+        grad=NO_GRADIENT,
     )
 )
 
@@ -198,6 +197,6 @@ CONV_GEMM_GRAD_WEIGHT = register(
         samples=_gw_samples,
         style=Style("conv", "conv grad w (gemm)"),
         doc="conv's weight gradient from patches: dw[o, c, k] = sum over n, out of g[n, o, out] P[(c, k), out, n]",
-        grad=NOT_DIFFERENTIABLE,
+        grad=NO_GRADIENT,
     )
 )

@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 from onnx import helper
 
-from nngraph.autodiff.backward import NOT_DIFFERENTIABLE
 from nngraph.core.types import INTS, TensorType, onnx_elem_type
 from nngraph.errors import ShapeError
 from nngraph.ops.common import broadcast_shapes, need_float, need_rank, randn, same_dtype
-from nngraph.ops.registry import REQUIRED, Op, Sample, Style, register
+from nngraph.ops.registry import NO_GRADIENT, REQUIRED, Op, Sample, Style, register
 
 
 def _matmul_infer(ts: list[TensorType], attrs: dict) -> TensorType:
@@ -191,7 +190,7 @@ EMBEDDING_GRAD = register(
         ],
         style=Style("embed", "embed grad"),
         doc="the gradient of a table lookup: rows of g added into a [num, dim] zero table at indices",
-        grad=NOT_DIFFERENTIABLE,
+        grad=NO_GRADIENT,
     )
 )
 

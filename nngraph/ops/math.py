@@ -9,11 +9,10 @@ import math
 
 import numpy as np
 
-from nngraph.autodiff.backward import NOT_DIFFERENTIABLE
 from nngraph.core.types import DTYPES, TensorType, onnx_elem_type
 from nngraph.errors import ShapeError
 from nngraph.ops.common import broadcast_shapes, need_float, randn, same_dtype
-from nngraph.ops.registry import Op, Sample, Style, register
+from nngraph.ops.registry import NO_GRADIENT, Op, Sample, Style, register
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 
@@ -62,7 +61,7 @@ SQRT = _unary(
     positive=True,
 )
 ABS = _unary("abs", "Abs", np.abs, lambda c, g: [c.op("mul", [g, c.op("sign", [c.inputs[0]])])])
-SIGN = _unary("sign", "Sign", np.sign, lambda c, g: NOT_DIFFERENTIABLE)
+SIGN = _unary("sign", "Sign", np.sign, NO_GRADIENT)
 
 
 def _erf_grad(c, g):  # d/dx erf(x) = 2/sqrt(pi) * exp(-x^2)
@@ -154,7 +153,7 @@ def _select_grad(wins: str, wins_or_ties: str):
 POW = _binary("pow", "Pow", np.power, _pow_grad, positive_a=True)
 MAXIMUM = _binary("maximum", "Max", np.maximum, _select_grad("greater", "greater_equal"))
 MINIMUM = _binary("minimum", "Min", np.minimum, _select_grad("less", "less_equal"))
-_cmp = lambda: lambda c, g: NOT_DIFFERENTIABLE
+_cmp = lambda: NO_GRADIENT
 GREATER = _binary("greater", "Greater", np.greater, _cmp(), out_dtype="bool", category="compare")
 GREATER_EQUAL = _binary(
     "greater_equal", "GreaterOrEqual", np.greater_equal, _cmp(), out_dtype="bool", category="compare"

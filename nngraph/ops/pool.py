@@ -7,7 +7,6 @@ import math
 import numpy as np
 from onnx import helper
 
-from nngraph.autodiff.backward import NOT_DIFFERENTIABLE
 from nngraph.core.types import TensorType, onnx_elem_type
 from nngraph.errors import ShapeError
 from nngraph.ops.common import (
@@ -22,7 +21,7 @@ from nngraph.ops.common import (
     window_out,
     window_views,
 )
-from nngraph.ops.registry import REQUIRED, Op, Sample, Style, register
+from nngraph.ops.registry import NO_GRADIENT, REQUIRED, Op, Sample, Style, register
 
 
 def _windows(attrs: dict, what: str):
@@ -355,7 +354,7 @@ def _grad_op(name: str, inputs, x_at: int, lower, reference, doc: str, extra_att
             samples=lambda rng: _grad_samples(rng, name),
             style=Style("pool", name.replace("_", " ")),
             doc=doc,
-            grad=NOT_DIFFERENTIABLE,
+            grad=NO_GRADIENT,
         )
     )
 

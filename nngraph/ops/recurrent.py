@@ -13,11 +13,10 @@ import math
 import numpy as np
 from onnx import helper
 
-from nngraph.autodiff.backward import NOT_DIFFERENTIABLE
 from nngraph.core.types import DTYPES, FLOATS, INTS, TensorType, onnx_elem_type
 from nngraph.errors import ShapeError
 from nngraph.ops.common import axis_of, need_float, randn
-from nngraph.ops.registry import Op, Sample, Style, register
+from nngraph.ops.registry import NO_GRADIENT, Op, Sample, Style, register
 
 # ---- positions: 0, 1, ..., n-1 along one axis of x ------------------------------------------
 
@@ -51,7 +50,7 @@ POSITIONS = register(
         ],
         style=Style("shape", "positions"),
         doc="the i64 positions 0..n-1 of x's dim `axis` (the length read at run time)",
-        grad=lambda c, g: NOT_DIFFERENTIABLE,
+        grad=NO_GRADIENT,
     )
 )
 
@@ -118,7 +117,7 @@ SINUSOID = register(
         style=Style("embed", "sinusoid"),
         doc="sin/cos position table [*positions, dim]: even columns sin(p*w), odd cos(p*w), "
         "w = base^(-2*(j//2)/dim), as PyTorch's tutorials build it",
-        grad=lambda c, g: NOT_DIFFERENTIABLE,
+        grad=NO_GRADIENT,
     )
 )
 
@@ -376,68 +375,20 @@ def _rec_samples(rng):
     ]
 
 
-def _rec_grad(c, g):
-    """Unroll the cell into primitives and run reverse mode over just those nodes."""
-    x, wi, wh, bi, bh = c.inputs
-    seq = c.type(x).shape[1]
+def _rec_decompose(e, inputs: list[str], attrs: dict) -> str:
+    """The cell unrolled into primitives over the fixed sequence length: what autodiff
+    differentiates (ONNX's LSTM/GRU/RNN have no gradient of their own)."""
+    x, wi, wh, bi, bh = inputs
+    seq = e.type(x).shape[1]
     if not isinstance(seq, int):
         raise NotImplementedError(
-            f"the gradient of a fused {c.attrs['kind']} needs a fixed sequence length, got {c.type(x)}: "
+            f"the gradient of a fused {attrs['kind']} needs a fixed sequence length, got {e.type(x)}: "
             "train on inputs whose sequence length is a number"
         )
-    made: list[str] = []
-
-    class Recorder:
-        def op(self, name, inputs, **attrs):
-            made.append(c.op(name, inputs, **attrs))
-            return made[-1]
-
-    rec = Recorder()
     w = {"w_ih": wi, "w_hh": wh, "b_ih": bi, "b_hh": bh}
-    hidden = c.type(wh).shape[1]
-    y = stack_steps(
-        rec,
-        unroll(
-            rec,
-            c.attrs["kind"],
-            x,
-            seq,
-            hidden,
-            w,
-            bool(c.attrs["reverse"]),
-            None,
-            None,
-            c.attrs["activation"],
-        ),
-    )
-    return _local_backward(c, made, y, g, c.inputs)
-
-
-def _local_backward(c, nodes: list[str], y: str, g, wrt: list[str]) -> list[str | None]:
-    from nngraph.autodiff.backward import GradCtx
-    from nngraph.ops import registry
-
-    graph = c.graph
-    grads: dict[str, list[str]] = {y: [str(g)]}
-
-    def total(n: str) -> str:
-        parts = grads[n]
-        acc = parts[0]
-        for p in parts[1:]:
-            acc = c.op("add", [acc, p])
-        return acc
-
-    for n in reversed(nodes):
-        if n not in grads:
-            continue
-        d = graph.node(n)
-        result = registry.get(d["op"]).grad(GradCtx(graph, n), total(n))
-        if result == NOT_DIFFERENTIABLE:
-            continue
-        for inp, gi in zip(d["inputs"], result, strict=True):
-            if gi is not None and graph.type(inp).dtype in FLOATS:
-                grads.setdefault(inp, []).append(str(gi))
-    return [total(i) if i in grads else None for i in wrt]
+    hidden = e.type(wh).shape[1]
+    hs = unroll(e, attrs["kind"], x, seq, hidden, w, bool(attrs["reverse"]), None, None, attrs["activation"])
+    return stack_steps(e, hs)
 
 
 RECURRENT = register(
@@ -452,6 +403,6 @@ RECURRENT = register(
         style=Style("linear", "recurrent"),
         doc="one direction of an LSTM / GRU / RNN layer over x [batch, seq, in] from zero state, in PyTorch's "
         "weight layout and gate order; all hidden states [batch, seq, hidden] (ONNX LSTM/GRU/RNN: any length)",
-        grad=_rec_grad,
+        decompose=_rec_decompose,
     )
 )

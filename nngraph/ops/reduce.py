@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from nngraph.autodiff.backward import NOT_DIFFERENTIABLE
 from nngraph.core.types import DTYPES, INTS, TensorType, onnx_elem_type
 from nngraph.errors import ShapeError
 from nngraph.ops.common import broadcast_shapes, need_float, randn
-from nngraph.ops.registry import REQUIRED, Op, Sample, Style, register
+from nngraph.ops.registry import NO_GRADIENT, REQUIRED, Op, Sample, Style, register
 
 
 def _axes(t: TensorType, axes, what: str) -> tuple[int, ...]:
@@ -146,7 +145,7 @@ DIM_SIZE = register(
         ],
         Style("shape", "size"),
         "the number of elements over axes, as a float scalar (symbolic dims known at run time)",
-        lambda c, g: NOT_DIFFERENTIABLE,
+        NO_GRADIENT,
     )
 )
 
@@ -174,7 +173,7 @@ ARGMAX = register(
         ],
         Style("reduce", "argmax"),
         "index of the largest value along an axis (the first on ties)",
-        lambda c, g: NOT_DIFFERENTIABLE,
+        NO_GRADIENT,
     )
 )
 
@@ -210,7 +209,7 @@ ONE_HOT = register(
         ],
         Style("shape", "one-hot"),
         "one-hot rows for integer labels (labels out of range give zero rows)",
-        lambda c, g: NOT_DIFFERENTIABLE,
+        NO_GRADIENT,
     )
 )
 

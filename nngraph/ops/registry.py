@@ -20,6 +20,17 @@ from nngraph.core.types import TensorType
 REQUIRED = object()
 
 
+class _NoGradient:
+    """The gradient rule of an operator whose output carries no gradient (comparisons, indices,
+    shapes): autodiff stops there. The one spelling of "not differentiable"."""
+
+    def __repr__(self) -> str:
+        return "NO_GRADIENT"
+
+
+NO_GRADIENT = _NoGradient()
+
+
 @dataclass(frozen=True)
 class Style:
     """How a diagram draws the operator: a category (colour family) and a short label."""
@@ -45,7 +56,10 @@ class Op:
     lower(ctx, in_names, attrs, in_types, out_type) -> ONNX name of the result.
     reference(arrays, attrs) -> np.ndarray, the independent NumPy semantics.
     samples(rng) -> list[Sample] exercises the op in tests (several shapes).
-    grad: the gradient rule, filled in by the autodiff stage.
+    grad(ctx, g) -> one gradient (node or V) per input, None for an input that takes none; or
+      NO_GRADIENT; or None where `decompose` says how to build the op from others.
+    decompose(emitter, inputs, attrs) -> the op's value built from other operators: autodiff
+      differentiates that (a composite whose fused lowering has no closed-form gradient).
     """
 
     name: str
@@ -57,7 +71,8 @@ class Op:
     samples: Callable[[np.random.Generator], list[Sample]]
     style: Style
     doc: str = ""
-    grad: Callable | None = None
+    grad: Callable | _NoGradient | None = None
+    decompose: Callable | None = None
 
     def full_attrs(self, given: dict[str, Any]) -> dict[str, Any]:
         """Attributes with defaults filled in; unknown or missing ones raise KeyError/ValueError."""
@@ -86,34 +101,8 @@ def register(op: Op) -> Op:
 
 
 def get(name: str) -> Op:
-    _load_families()
     return OPS[name]
 
 
 def all_ops() -> dict[str, Op]:
-    _load_families()
     return dict(OPS)
-
-
-_loaded = False
-
-
-def _load_families() -> None:
-    """Import each family module once; each registers its records."""
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    from nngraph.ops import (  # noqa: F401
-        activation,
-        conv,
-        conv_gemm,
-        elementwise,
-        linalg,
-        math,
-        norm,
-        pool,
-        recurrent,
-        reduce,
-        shape,
-    )

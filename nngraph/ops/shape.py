@@ -7,11 +7,10 @@ import math
 import numpy as np
 from onnx import helper
 
-from nngraph.autodiff.backward import NOT_DIFFERENTIABLE
 from nngraph.core.types import TensorType, onnx_elem_type
 from nngraph.errors import ShapeError
 from nngraph.ops.common import axis_of, dim_add, dims_prod, dims_sum, paren, randn, same_dtype
-from nngraph.ops.registry import REQUIRED, Op, Sample, Style, register
+from nngraph.ops.registry import NO_GRADIENT, REQUIRED, Op, Sample, Style, register
 
 INT64_MAX, INT64_MIN = 2**63 - 1, -(2**63)
 
@@ -272,7 +271,7 @@ CONCAT_GRAD_PART = _op(
     _part_ref,
     _part_samples,
     "the gradient of concat for its last listed input: g's part along axis after the inputs before it",
-    NOT_DIFFERENTIABLE,
+    NO_GRADIENT,
 )
 
 
@@ -476,5 +475,5 @@ SLICE_GRAD = _op(
     _slice_grad_ref,
     _slice_grad_samples,
     "the gradient of slice: g placed where x[start:end:step] was taken along axis, zeros elsewhere",
-    NOT_DIFFERENTIABLE,
+    NO_GRADIENT,
 )

@@ -6,9 +6,31 @@ from typing import Any
 
 import numpy as np
 
+from nngraph.core.emit import Emitter
 from nngraph.core.ir import Graph
-from nngraph.core.types import TensorType, dtype_name
 from nngraph.ops import registry
+
+
+class PassEmitter(Emitter):
+    """Nodes a pass makes in place of `like`: they keep its scope, span, phase and order; a fused
+    node also records the rule that made it and the spans of every node it replaced."""
+
+    def __init__(self, graph: Graph, like: str, rule: str | None = None, replaced: list[str] | None = None):
+        d = graph.node(like)
+        super().__init__(graph, registry.get, d.get("span"), d.get("scope", ""), d.get("phase", "forward"))
+        self.like, self.rule, self.order = like, rule, d.get("order", 0)
+        self.spans: list = []
+        if rule is not None:
+            for r in replaced or [like]:
+                self.spans += graph.node(r).get("spans") or [graph.node(r).get("span")]
+
+    def node_id(self, op: str) -> str:
+        return f"{self.like}/{op}" if self.rule is None or op == "const" else f"{self.like}/{self.rule}"
+
+    def fields(self) -> dict[str, Any]:
+        if self.rule is None:
+            return {"order": self.order}
+        return {"order": self.order, "fused_by": self.rule, "spans": [s for s in self.spans if s is not None]}
 
 
 def new_op(
@@ -20,28 +42,12 @@ def new_op(
     rule: str | None = None,
     replaced: list[str] | None = None,
 ) -> str:
-    """A node made by a pass: it keeps `like`'s scope and span; a fused node also records the
-    rule that made it and the spans of every node it replaced."""
-    rec = registry.get(op)
-    full = rec.full_attrs(attrs)
-    t = rec.infer([graph.type(i) for i in inputs], full)
-    d = graph.node(like)
-    extra: dict[str, Any] = {"scope": d.get("scope", ""), "order": d.get("order", 0)}
-    if rule is not None:
-        spans = []
-        for r in replaced or [like]:
-            spans += graph.node(r).get("spans") or [graph.node(r).get("span")]
-        extra.update(fused_by=rule, spans=[s for s in spans if s is not None])
-    return graph.add(
-        f"{like}/{op}" if rule is None else f"{like}/{rule}", op, inputs, t, d.get("span"), full, **extra
-    )
+    """A node made by a pass in place of `like` (see PassEmitter)."""
+    return PassEmitter(graph, like, rule, replaced).op(op, inputs, **attrs)
 
 
 def new_const(graph: Graph, value: np.ndarray, like: str) -> str:
-    value = np.asarray(value)
-    d = graph.node(like)
-    t = TensorType(dtype_name(value.dtype), tuple(value.shape))
-    return graph.add(f"{like}/const", "const", [], t, d.get("span"), value=value, order=d.get("order", 0))
+    return PassEmitter(graph, like).const(value)
 
 
 def only_consumer(graph: Graph, nid: str, consumer: str) -> bool:

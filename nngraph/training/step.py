@@ -22,6 +22,7 @@ import onnx
 
 from nngraph.autodiff.backward import backward
 from nngraph.core import dims
+from nngraph.core.emit import Emitter
 from nngraph.core.ir import Graph
 from nngraph.core.types import TensorType
 from nngraph.errors import NNError
@@ -81,28 +82,27 @@ class Compiled:
         return model
 
 
-class _Adder:
-    """Adds nodes to the training graph; the update has no source span of its own."""
+class _Adder(Emitter):
+    """Adds the optimizer update to the training graph (phase "update", ids `update/...`); the
+    update has no source span of its own, so its nodes carry the train section's."""
 
     def __init__(self, graph: Graph, span):
-        self.g, self.span = graph, span
+        super().__init__(graph, registry.get, span, "update", "update")
+        self.g = graph
 
-    def op(self, name: str, inputs: list[str], **attrs) -> str:
-        op = registry.get(name)
-        full = op.full_attrs(attrs)
-        t = op.infer([self.g.type(i) for i in inputs], full)
-        return self.g.add(f"update/{name}", name, inputs, t, self.span, full, scope="update")
+    def node_id(self, op: str) -> str:
+        return f"update/{op}"
 
     def const(self, value: float, dtype: str = "f32") -> str:
         np_dtype = TensorType(dtype, ()).np_dtype
         if 0 < value < np.finfo(np_dtype).smallest_subnormal:
             # e.g. Adam's eps=1e-8 in float16: rounding it to 0 would make 0/0 on a zero gradient
             value = float(np.finfo(np_dtype).smallest_subnormal)
-        arr = np.asarray(value, dtype=np_dtype)
-        return self.g.add("update/const", "const", [], TensorType(dtype, ()), self.span, value=arr)
+        return super().const(value, np_dtype)
 
     def input(self, name: str, t: TensorType) -> str:
-        return self.g.add(name, "input", [], t, self.span)
+        """A step input (lr, step, a slot); the caller lists it among the inputs in its place."""
+        return self.g.add(name, "input", [], t, self.span, phase="update")
 
 
 def compile_training(
