@@ -870,8 +870,27 @@ class LayerEmitter(Emitter):
 class _Ctx:
     """What a built-in layer sees while it builds: ops, parameters and errors at its call site."""
 
-    def __init__(self, b: Builder, lv: LayerValue, span: Span, scope: Scope):
+    def __init__(self, b: Builder, lv: LayerValue, span: Span, scope: Scope, prefix: str | None = None):
         self.b, self.lv, self.span, self.scope = b, lv, span, scope
+        self.prefix = lv.name if prefix is None else prefix  # parameter names: PREFIX.local
+
+    def call(self, kind: str, xs: list[str], name: str | None = None, **args: Any) -> str:
+        """Build the built-in layer `kind` inside this one (layers compose): its nodes are this
+        layer's, its parameters `THIS.NAME.param` (`THIS.param` without a name), its arguments
+        the layer's defaults updated by `args`."""
+        d = self.b.layers[kind]
+        full = {}
+        for spec in d.params:
+            if spec.name in args:
+                full[spec.name] = args.pop(spec.name)
+            elif spec.required:
+                raise TypeError(f"ctx.call({kind!r}) needs argument {spec.name!r}")
+            else:
+                full[spec.name] = spec.default
+        if args:
+            raise TypeError(f"layer {kind!r} has no argument {sorted(args)[0]!r}")
+        sub = _Ctx(self.b, self.lv, self.span, self.scope, f"{self.prefix}.{name}" if name else self.prefix)
+        return d.build(sub, list(xs), full)
 
     def op(self, name: str, inputs: list[str], **attrs: Any) -> str:
         return self.b.emitter(self.span, self.lv.name, self.lv.kind).op(name, inputs, **attrs)
@@ -887,7 +906,7 @@ class _Ctx:
         like: str | None = None,
     ) -> str:
         g = self.b.graph
-        pid = f"{self.lv.name}.{local}"
+        pid = f"{self.prefix}.{local}"
         dtype = (
             g.type(like).dtype if like is not None and g.type(like).dtype in ("f16", "f32", "f64") else "f32"
         )
@@ -950,7 +969,7 @@ class _Ctx:
     def noise(self, like: str, p: float) -> str:
         """A fresh input of uniform [0, 1) noise shaped like `like`, fed anew at every training step."""
         g = self.b.graph
-        nid = g.add(f"{self.lv.name}.noise", "input", [], g.type(like), self.span, order=self.b.tick())
+        nid = g.add(f"{self.prefix}.noise", "input", [], g.type(like), self.span, order=self.b.tick())
         g.inputs.append(nid)
         self.b.noise[nid] = p
         return nid

@@ -177,10 +177,7 @@ def _check_fused(ctx: LayerCtx, kind: str, x: str, states: bool, bias: bool) -> 
 
 
 def _dropout(ctx: LayerCtx, x: str, p: float) -> str:
-    keep = ctx.op(
-        "cast", [ctx.op("greater_equal", [ctx.noise(x, p), ctx.scalar(p, x)])], to=ctx.type(x).dtype
-    )
-    return ctx.op("mul", [ctx.op("mul", [x, keep]), ctx.scalar(1.0 / (1.0 - p), x)])
+    return ctx.call("dropout", [x], p=p)
 
 
 _RNN_ARGS = [
@@ -316,10 +313,7 @@ def positional(ctx: LayerCtx, xs: list[str], a: dict) -> str:
 
 
 def _norm(ctx: LayerCtx, x: str, name: str, eps: float) -> str:
-    e = ctx.type(x).shape[-1]
-    scale = ctx.param(f"{name}.scale", (e,), "ones", like=x)
-    bias = ctx.param(f"{name}.bias", (e,), "zeros", like=x)
-    return ctx.op("layernorm", [x, scale, bias], eps=eps)
+    return ctx.call("layernorm", [x], name=name, eps=eps)
 
 
 @layer(
