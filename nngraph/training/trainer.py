@@ -12,13 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 
 from nngraph.core import dims
+from nngraph.core.ir import Graph
 from nngraph.errors import NNError
 from nngraph.fileio import atomic_write_bytes
 from nngraph.graph.build import build_graph
 from nngraph.graph.losses import LOWER_IS_BETTER
 from nngraph.graph.program import Program
+from nngraph.onnx.lower import check, lower
+from nngraph.passes.pipeline import DEFAULT_LEVEL, optimize
 from nngraph.runtime import data as datasets
 from nngraph.runtime.checkpoint import load_checkpoint, save_checkpoint
 from nngraph.runtime.evaluate import file_sha256
@@ -392,18 +396,16 @@ class Trainer:
         save_checkpoint(path, self.stepper.state(), meta)
         self._checkpointed = True
 
-    def inference_model(self):
-        """The inference model (dropout gone, running statistics) with the trained weights."""
-        from nngraph.compiler import Model
-
-        graph, rows = build_graph(self.prog, self.spec.model, self.seed)
+    def inference_model(self) -> tuple[Graph, onnx.ModelProto]:
+        """The inference model (dropout gone, running statistics) with the trained weights: its
+        graph and its checked ONNX form, with what eval needs in the metadata."""
+        graph, _ = build_graph(self.prog, self.spec.model, self.seed)
         state = self.stepper.state()
         for p in graph.params():
             if p in state:  # a parameter the loss never reaches is not in the step: it keeps its init
                 graph.node(p)["value"] = state[p]
-        model = Model(graph, rows)
         data = self.spec.data
-        model.metadata["nngraph_train"] = json.dumps(
+        train_meta = json.dumps(
             {
                 "data": data.name,
                 "path": data.args.get("path"),
@@ -416,7 +418,9 @@ class Trainer:
                 "steps": self.step,
             }
         )
-        return model
+        model = lower(optimize(graph, DEFAULT_LEVEL), metadata={"nngraph_train": train_meta})
+        check(model)
+        return graph, model
 
     def _data_sha256(self) -> str | None:
         """The training data file's hash, so that eval knows the same file when it sees it."""
@@ -430,16 +434,17 @@ class Trainer:
     def save_model(self, path: str | Path) -> Path:
         """The inference model; trained on the bundled digits, it is also a bundle (labels 0-9 and
         the 1/16 pixel scale the data set applies), so Session.classify takes raw pixel counts."""
-        model = self.inference_model()
-        first = model.graph.type(next(iter(model.graph.outputs.values())))
+        graph, model = self.inference_model()
+        first = graph.type(next(iter(graph.outputs.values())))
         if self.spec.data.name == "digits" and first.rank == 2 and first.shape[-1] == 10:
             from nngraph.runtime.bundle import write_bundle  # noqa: PLC0415
 
             # one atomic write of the checked model with the bundle's metadata added
             return write_bundle(
-                model.onnx.SerializeToString(), path, labels=[str(d) for d in range(10)], scale=1 / 16
+                model.SerializeToString(), path, labels=[str(d) for d in range(10)], scale=1 / 16
             )
-        return model.save(path)
+        atomic_write_bytes(path, model.SerializeToString())
+        return Path(path)
 
 
 def _check_fits(arrays: dict, want: dict, path, model: str) -> None:
