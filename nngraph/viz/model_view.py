@@ -159,6 +159,10 @@ def _numel1(t: TensorType) -> int:
     return n
 
 
+#: the graph's phases as the training view groups them
+_VIEW_PHASE = {"backward": "grad", "update": "update"}
+
+
 def node_flops(graph: Graph, nid: str) -> int:
     """2 x multiply-adds of a matmul, gemm (fuse_gemm's) or conv node at batch 1 (symbolic dims = 1);
     0 for other ops."""
@@ -212,12 +216,12 @@ def build_view(
         raise ValueError("depth must be >= 0 or None")
     g = graph.g
     kinds = {r.name: r.kind for r in rows or []}
-    training = any(n.startswith(("grad/", "update/")) for n in g)
+    training = any(d.get("phase", "forward") != "forward" for _, d in g.nodes(data=True))
     order = {n: i for i, n in enumerate(graph.topo())}
 
     def phase_of(n: str) -> str:
-        head = n.split("/", 1)[0]
-        return head if head in PHASES and "/" in n else ""
+        """The node's group of the training view: "grad" (backward), "update" or "" (forward)."""
+        return _VIEW_PHASE.get(g.nodes[n].get("phase", "forward"), "")
 
     # --- which box each operator node belongs to ---------------------------------------
     def cut(path: str) -> str:
@@ -236,7 +240,7 @@ def build_view(
     if training and not ops:
         outs = graph.outputs
         for name, node in outs.items():
-            if not name.startswith("next/") or not node.startswith("update/"):
+            if not name.startswith("next/") or phase_of(node) != "update":
                 continue
             p = name[5:]
             while "." in p and f"next/{p.rsplit('.', 1)[0]}" in outs:
@@ -244,7 +248,7 @@ def build_view(
             stack = [node]
             while stack:
                 x = stack.pop()
-                if not x.startswith("update/"):
+                if phase_of(x) != "update":
                     continue
                 seen = update_param.get(x)
                 if seen == p:
@@ -432,7 +436,7 @@ def build_view(
         if s and not s.startswith(("grad/", "update/")):
             max_depth = max(max_depth, s.count("/"))
     params = graph.param_count(True)
-    flops = sum(node_flops(graph, n) for n in g if not n.startswith(("grad/", "update/")))
+    flops = sum(node_flops(graph, n) for n in g if not phase_of(n))
     if title is None:
         title = graph.name or "model"
         if training:
