@@ -65,7 +65,7 @@ def evaluate_file(
             expected="the data the model was trained on, or data of its input's shape",
         )
     if dtype is not None and a.dtype != dtype:  # as training converts: where values survive
-        conv = datasets._convert(a, np.dtype(dtype))
+        conv = datasets.convert_dtype(a, np.dtype(dtype))
         if conv is not None:
             ds.inputs[name] = conv
     for k, v in {name: ds.inputs[name], target: ds.targets[target]}.items():
