@@ -106,7 +106,7 @@ class _Adder:
 
 
 class _InDtype:
-    """The adder as an optimizer rule's Emitter: its constants in the dtype of the parameters it updates."""
+    """The adder as an optimizer rule's UpdateEmitter: constants in the dtype of the parameters it updates."""
 
     def __init__(self, add: _Adder, dtype: str):
         self.add, self.dtype = add, dtype

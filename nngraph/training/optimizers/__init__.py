@@ -3,7 +3,7 @@
 The registry keeps load order, which is the order messages list the names: sgd, adam, adamw.
 """
 
-from nngraph.training.optimizers.base import OPTIMIZERS, Emitter, Optimizer, Slot, Update, register
+from nngraph.training.optimizers.base import OPTIMIZERS, Optimizer, Slot, Update, UpdateEmitter, register
 
 # isort: split
 from nngraph.training.optimizers import sgd
@@ -11,4 +11,4 @@ from nngraph.training.optimizers import sgd
 # isort: split
 from nngraph.training.optimizers import adam
 
-__all__ = ["OPTIMIZERS", "Emitter", "Optimizer", "Slot", "Update", "adam", "register", "sgd"]
+__all__ = ["OPTIMIZERS", "Optimizer", "Slot", "Update", "UpdateEmitter", "adam", "register", "sgd"]

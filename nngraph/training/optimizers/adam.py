@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from nngraph.training.optimizers.base import Emitter, Optimizer, Slot, Update, register
+from nngraph.training.optimizers.base import Optimizer, Slot, Update, UpdateEmitter, register
 from nngraph.training.settings import AT_LEAST_0, FRACTION, Arg
 
 
-def _rule(e: Emitter, u: Update, s: dict[str, Any], decoupled: bool) -> tuple[str, dict[str, str]]:
+def _rule(e: UpdateEmitter, u: Update, s: dict[str, Any], decoupled: bool) -> tuple[str, dict[str, str]]:
     p, g = u.param, u.grad
     b1, b2 = s["beta1"], s["beta2"]
     if s["weight_decay"] and not decoupled:

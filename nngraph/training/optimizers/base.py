@@ -1,6 +1,6 @@
 """The optimizer unit: one definition holds an optimizer's arguments, its state slots and its update.
 
-The update runs inside the step model, so a rule adds graph nodes through an `Emitter`
+The update runs inside the step model, so a rule adds graph nodes through an `UpdateEmitter`
 (the training step hands one over) instead of computing arrays. It sees the parameters
 of one dtype as ONE flat vector, and each slot as a flat vector beside it.
 """
@@ -14,8 +14,9 @@ from typing import Any, Protocol
 from nngraph.training.settings import Arg, Setting
 
 
-class Emitter(Protocol):
-    """How a rule adds nodes to the training graph; each call returns the new node."""
+class UpdateEmitter(Protocol):
+    """How a rule adds nodes to the training graph (the part of the step's emitter it needs, its
+    constants bound to the parameters' dtype); each call returns the new node."""
 
     def op(self, name: str, inputs: list[str], **attrs: Any) -> str:
         """A node of registered op `name` over `inputs`, its type inferred."""
@@ -49,7 +50,7 @@ class Update:
 
 
 #: rule(emit, update, settings) -> (new parameter, new value of each slot by name)
-Rule = Callable[[Emitter, Update, dict[str, Any]], tuple[str, dict[str, str]]]
+Rule = Callable[[UpdateEmitter, Update, dict[str, Any]], tuple[str, dict[str, str]]]
 
 
 @dataclass(frozen=True)

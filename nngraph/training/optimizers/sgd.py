@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from nngraph.errors import NNError
-from nngraph.training.optimizers.base import Emitter, Optimizer, Slot, Update, register
+from nngraph.training.optimizers.base import Optimizer, Slot, Update, UpdateEmitter, register
 from nngraph.training.settings import AT_LEAST_0, FRACTION, Arg, Setting
 
 
-def _rule(e: Emitter, u: Update, s: dict[str, Any]) -> tuple[str, dict[str, str]]:
+def _rule(e: UpdateEmitter, u: Update, s: dict[str, Any]) -> tuple[str, dict[str, str]]:
     g = u.grad
     if s["weight_decay"]:
         g = e.op("add", [g, e.op("mul", [u.param, e.const(s["weight_decay"])])])
