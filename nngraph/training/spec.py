@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,46 +10,14 @@ from typing import Any
 from nngraph.errors import NNError, Span
 from nngraph.graph.losses import METRICS
 from nngraph.syntax import ast
+from nngraph.training.optimizers import OPTIMIZERS
+from nngraph.training.schedules import SCHEDULES
+from nngraph.training.settings import AT_LEAST_0, Arg, Setting, defaults
 
-
-@dataclass
-class Setting:
-    """A call-like setting such as adam(lr=1e-3): its name and keyword values."""
-
-    name: str
-    args: dict[str, Any]
-    span: Span
-    spans: dict[str, Span] = field(default_factory=dict)  # where each keyword value was written
-    name_spans: dict[str, Span] = field(default_factory=dict)  # and each keyword's name
-
-
-OPTIMIZERS: dict[str, dict[str, Any]] = {
-    "sgd": {"lr": 0.01, "momentum": 0.0, "nesterov": False, "weight_decay": 0.0},
-    "adam": {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0},
-    "adamw": {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.01},
-}
-SCHEDULES: dict[str, dict[str, Any]] = {
-    "constant": {},
-    "step": {"every": 10, "gamma": 0.1},  # every N epochs
-    "cosine": {"min_lr": 0.0},  # over the whole run
-    "warmup": {"steps": 100},  # linear warmup over N steps, then constant
-    "warmup_cosine": {"steps": 100, "min_lr": 0.0},
-}
-DATA = {"digits": {}, "npz": {"path": None}, "csv": {"path": None}}
-#: What a setting's value may be, by name, wherever it appears (PyTorch rejects the same values).
-LIMITS: dict[str, tuple[Any, str]] = {
-    "lr": (lambda v: v >= 0, ">= 0"),
-    "momentum": (lambda v: 0 <= v < 1, "in [0, 1)"),
-    "beta1": (lambda v: 0 <= v < 1, "in [0, 1)"),
-    "beta2": (lambda v: 0 <= v < 1, "in [0, 1)"),
-    "eps": (lambda v: v >= 0, ">= 0"),
-    "weight_decay": (lambda v: v >= 0, ">= 0"),
-    "every": (lambda v: v >= 1, ">= 1"),
-    "gamma": (lambda v: v > 0, "> 0"),
-    "steps": (lambda v: v >= 0, ">= 0"),
-    "min_lr": (lambda v: v >= 0, ">= 0"),
-    "patience": (lambda v: v >= 0, ">= 0"),
-}
+#: The arguments of the other call-like settings (optimizers and schedules declare theirs in their units).
+DATA: dict[str, tuple[Arg, ...]] = {"digits": (), "npz": (Arg("path", None),), "csv": (Arg("path", None),)}
+EARLY_STOPPING = {"early_stopping": (Arg("metric", "loss"), Arg("patience", 5, AT_LEAST_0))}
+DEFAULT_OPTIMIZER, DEFAULT_SCHEDULE = "adam", "constant"
 FIELDS = (
     "data",
     "loss",
@@ -112,8 +81,9 @@ def _value(e: ast.Expr) -> Any:
 
 
 def _setting(
-    v: Any, table: dict[str, dict[str, Any]], what: str, span: Span, first: str | None = None
+    v: Any, table: Mapping[str, Sequence[Arg]], what: str, span: Span, first: str | None = None
 ) -> Setting:
+    """`v` checked against the arguments its name declares in `table`, with every default filled in."""
     if not isinstance(v, Setting):
         raise NNError(
             f"{what} must be one of {', '.join(table)}", span, expected=f"e.g. {next(iter(table))}(...)"
@@ -122,7 +92,8 @@ def _setting(
         raise NNError(f"unknown {what} '{v.name}'", v.span, expected="one of " + ", ".join(table)).suggest(
             v.name, table
         )
-    args = dict(table[v.name])
+    declared = {a.name: a for a in table[v.name]}
+    args = defaults(table[v.name])
     if "_positional" in v.args:
         key = first or next(iter(args), None)
         if key is None:
@@ -148,11 +119,12 @@ def _setting(
             or (type(default) is int and not (number and isinstance(val, int)))
         ):
             raise NNError(f"setting '{k}' of '{v.name}' must be {kind}, got {_shown(val)}", at)
-        if k in LIMITS and number and not LIMITS[k][0](val):
+        limit = declared[k].limit
+        if limit is not None and number and not limit.test(val):
             raise NNError(
-                f"setting '{k}' of '{v.name}' must be {LIMITS[k][1]}, got {_shown(val)}",
+                f"setting '{k}' of '{v.name}' must be {limit.text}, got {_shown(val)}",
                 at,
-                expected=f"{k} {LIMITS[k][1]}",
+                expected=f"{k} {limit.text}",
             )
         args[k] = float(val) if isinstance(default, float) else val
     return Setting(v.name, args, v.span, v.spans, v.name_spans)
@@ -211,15 +183,17 @@ def read_train(t: ast.TrainDef) -> TrainSpec:
         raise NNError(
             f"{data.name}(...) needs a file name", data.span, expected=f'{data.name}("file.{data.name}")'
         )
+    optimizers = {name: o.args for name, o in OPTIMIZERS.items()}
     opt = (
-        _setting(got["optimizer"][0], OPTIMIZERS, "optimizer", got["optimizer"][1].value.span, first="lr")
+        _setting(got["optimizer"][0], optimizers, "optimizer", got["optimizer"][1].value.span, first="lr")
         if "optimizer" in got
-        else Setting("adam", dict(OPTIMIZERS["adam"]), t.span)
+        else Setting(DEFAULT_OPTIMIZER, defaults(OPTIMIZERS[DEFAULT_OPTIMIZER].args), t.span)
     )
+    schedules = {name: sch.args for name, sch in SCHEDULES.items()}
     sched = (
-        _setting(got["schedule"][0], SCHEDULES, "schedule", got["schedule"][1].value.span)
+        _setting(got["schedule"][0], schedules, "schedule", got["schedule"][1].value.span)
         if "schedule" in got
-        else Setting("constant", {}, t.span)
+        else Setting(DEFAULT_SCHEDULE, defaults(SCHEDULES[DEFAULT_SCHEDULE].args), t.span)
     )
     metrics: list[Setting] = []
     if "metrics" in got:
@@ -238,13 +212,7 @@ def read_train(t: ast.TrainDef) -> TrainSpec:
     if "early_stopping" in got:
         v, a = got["early_stopping"]
         early = (
-            _setting(
-                v,
-                {"early_stopping": {"metric": "loss", "patience": 5}},
-                "early_stopping",
-                a.value.span,
-                first="metric",
-            )
+            _setting(v, EARLY_STOPPING, "early_stopping", a.value.span, first="metric")
             if isinstance(v, Setting) and v.name == "early_stopping"
             else None
         )
@@ -277,12 +245,11 @@ def read_train(t: ast.TrainDef) -> TrainSpec:
         clip_norm=num("clip_norm", float, None, lo=0.0),
         early_stopping=early,
     )
-    if opt.name == "sgd" and opt.args["nesterov"] and not opt.args["momentum"]:
-        raise NNError(
-            "sgd(nesterov=true) needs a momentum",
-            opt.spans.get("nesterov", opt.span),
-            expected="momentum > 0",
-        )
+    check = OPTIMIZERS[
+        opt.name
+    ].check  # a mistake across its settings, such as sgd's nesterov without momentum
+    if check is not None:
+        check(opt)
     if spec.clip_norm is not None and spec.clip_norm <= 0:
         raise NNError(
             f"clip_norm must be > 0, got {spec.clip_norm:g}",

@@ -33,7 +33,7 @@ from nngraph.ops import registry
 from nngraph.passes.manager import Runner
 from nngraph.passes.pipeline import DEFAULT_LEVEL, before_autodiff, optimize
 from nngraph.syntax import ast
-from nngraph.training import optimizers
+from nngraph.training.optimizers import OPTIMIZERS, Update
 from nngraph.training.spec import TrainSpec, metric_names
 
 
@@ -103,6 +103,19 @@ class _Adder(Emitter):
     def input(self, name: str, t: TensorType) -> str:
         """A step input (lr, step, a slot); the caller lists it among the inputs in its place."""
         return self.g.add(name, "input", [], t, self.span, phase="update")
+
+
+class _InDtype:
+    """The adder as an optimizer rule's UpdateEmitter: constants in the dtype of the parameters it updates."""
+
+    def __init__(self, add: _Adder, dtype: str):
+        self.add, self.dtype = add, dtype
+
+    def op(self, name: str, inputs: list[str], **attrs) -> str:
+        return self.add.op(name, inputs, **attrs)
+
+    def const(self, value: float) -> str:
+        return self.add.const(value, self.dtype)
 
 
 def compile_training(
@@ -240,22 +253,18 @@ def _flat_update(
     cast = lambda x: x if dtype == "f32" else add.op("cast", [x], to=dtype)
     state = {}
     suffix = "" if dtype == "f32" else f".{dtype}"
-    for slot in optimizers.slots(spec.optimizer.name, spec.optimizer.args):
-        sid = add.input(f"optimizer.{slot}{suffix}", TensorType(dtype, (sum(sizes),)))
+    optimizer = OPTIMIZERS[spec.optimizer.name]
+    for slot in optimizer.slots_for(spec.optimizer.args):
+        sid = add.input(f"optimizer.{slot.name}{suffix}", TensorType(dtype, (sum(sizes),)))
         iface.slots.append(sid)
-        state[slot] = sid
-        initial[sid] = np.zeros(sum(sizes), TensorType(dtype, ()).np_dtype)
-    new_flat, new_state = optimizers.update(
-        spec.optimizer.name,
-        add.op,
-        lambda v: add.const(v, dtype),
-        p_flat,
-        g_flat,
-        state,
-        cast(lr),
-        cast(t),
-        spec.optimizer.args,
-    )
+        state[slot.name] = sid
+        initial[sid] = np.full(sum(sizes), slot.start, TensorType(dtype, ()).np_dtype)
+    update = Update(p_flat, g_flat, state, cast(lr), cast(t))
+    new_flat, new_state = optimizer.rule(_InDtype(add, dtype), update, spec.optimizer.args)
+    if new_state.keys() != state.keys():
+        raise ValueError(
+            f"optimizer '{optimizer.name}' updated the slots {sorted(new_state)}, but carries {sorted(state)}"
+        )
     out, start = {}, 0
     for p, n in zip(members, sizes, strict=True):
         part = (

@@ -1,0 +1,14 @@
+"""Optimizers, one unit per file; importing the package registers every one of them.
+
+The registry keeps load order, which is the order messages list the names: sgd, adam, adamw.
+"""
+
+from nngraph.training.optimizers.base import OPTIMIZERS, Optimizer, Slot, Update, UpdateEmitter, register
+
+# isort: split
+from nngraph.training.optimizers import sgd
+
+# isort: split
+from nngraph.training.optimizers import adam
+
+__all__ = ["OPTIMIZERS", "Optimizer", "Slot", "Update", "UpdateEmitter", "adam", "register", "sgd"]
