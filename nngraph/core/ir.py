@@ -2,7 +2,11 @@
 
 Every node has an `op` (a registry name, or "input", "param", "const"), its
 ordered `inputs`, `attrs`, the `type` of its output and the `span` of the
-source that made it. Every edge carries the type of the tensor it moves.
+source that made it. Nodes made through an Emitter (core/emit.py) also carry
+their `phase` ("forward", "backward" or "update": what the training view and
+the passes tell apart), the `scope` of the layer that made them, and, once a
+fusion made them, `fused_by` (the rule) and `spans` (every source span they
+replaced). Every edge carries the type of the tensor it moves.
 """
 
 from __future__ import annotations
