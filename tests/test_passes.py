@@ -16,7 +16,7 @@ import nngraph as ng
 from nngraph.core.ir import Graph
 from nngraph.core.types import TensorType
 from nngraph.onnx.lower import check, lower
-from nngraph.passes.fusions import conv_bias, gemm
+from nngraph.passes.fusions import fuse_conv_bias, fuse_gemm
 from nngraph.passes.manager import Runner, check_invariants
 from nngraph.passes.pipeline import PIPELINES, all_pass_names, optimize
 
@@ -131,8 +131,8 @@ def test_conv_bias_rule_and_why_not():
     y = g.add("y", "add", [conv, b], TensorType("f32", ("batch", 3, 3, 3)), None, {})
     g.outputs["y"] = y
     check_invariants(g)
-    assert conv_bias.RULE.why_not(g, y) is None
-    assert gemm.RULE.why_not(g, y) == "no match"
+    assert fuse_conv_bias.RULE.why_not(g, y) is None
+    assert fuse_gemm.RULE.why_not(g, y) == "no match"
     xv = np.random.default_rng(0).standard_normal((2, 2, 5, 5)).astype(np.float32)
     before = run(lower(g), {"x": xv})["y"]
     g2 = optimize(g, 2, Runner(check=True))
@@ -147,7 +147,7 @@ def test_conv_bias_rule_and_why_not():
 def test_gemm_check_says_why_not():
     m = ng.compile_source("model M {\n input t: f32[batch, seq, 8]\n output o = t | dense(4)\n}")
     add = next(n for n in m.graph.g if m.graph.node(n)["op"] == "add")
-    assert gemm.RULE.why_not(m.graph, add) == "Gemm takes 2-D operands only"
+    assert fuse_gemm.RULE.why_not(m.graph, add) == "Gemm takes 2-D operands only"
 
 
 @pytest.mark.parametrize("dtype", ["i64", "i32"])
@@ -159,7 +159,7 @@ def test_an_integer_matmul_stays_a_matmul_and_runs_at_every_level(dtype):
     )
     m = ng.compile_source(src)
     mm = next(n for n in m.graph.g if m.graph.node(n)["op"] == "matmul")
-    assert "integer Gemm" in gemm.RULE.why_not(m.graph, mm)
+    assert "integer Gemm" in fuse_gemm.RULE.why_not(m.graph, mm)
     np_t = np.int64 if dtype == "i64" else np.int32
     a, b = np.arange(6, dtype=np_t).reshape(2, 3), np.arange(6, dtype=np_t).reshape(3, 2)
     for level in (0, 1, 2):
@@ -271,12 +271,12 @@ def test_conv_as_gemm_gathers_patches_and_keeps_the_step():
     """The weight gradients of strided and dilated convs become gathered patches + one GEMM; the
     grouped one says why it keeps the rule's form; loss and every new parameter match the step
     without the rule."""
-    from nngraph.passes.fusions import conv_gemm
+    from nngraph.passes.fusions import conv_as_gemm
 
     c = ng.compile_source(CONV_NET).training("step")
     graph = c.graph
     reasons = sorted(
-        (graph.node(n)["attrs"]["groups"], str(conv_gemm.RULE.why_not(graph, n)))
+        (graph.node(n)["attrs"]["groups"], str(conv_as_gemm.RULE.why_not(graph, n)))
         for n in graph.nodes_with("conv_grad_weight")
     )
     assert reasons == [
@@ -339,14 +339,16 @@ def test_batchnorm_train_fusion_closed_form_gradient_keeps_the_step():
 def test_batchnorm_train_fusion_says_why_not():
     """After autodiff the backward graph reads the pieces (the centred input, the normalized one),
     which is why the rule runs before autodiff; on the inference graph there is nothing to match."""
-    from nngraph.passes.fusions import batchnorm_train
+    from nngraph.passes.fusions import fuse_batchnorm_train
 
     m = ng.compile_source(BN_NET)
     g = m.training("step", level=0).graph
-    roots = [n for n in g.g if batchnorm_train.RULE.match(g, n) is not None]
+    roots = [n for n in g.g if fuse_batchnorm_train.RULE.match(g, n) is not None]
     assert len(roots) == 2
-    assert {batchnorm_train.RULE.why_not(g, n) for n in roots} == {"the centred input is used elsewhere too"}
-    assert all(batchnorm_train.RULE.why_not(m.graph, n) == "no match" for n in m.graph.g)
+    assert {fuse_batchnorm_train.RULE.why_not(g, n) for n in roots} == {
+        "the centred input is used elsewhere too"
+    }
+    assert all(fuse_batchnorm_train.RULE.why_not(m.graph, n) == "no match" for n in m.graph.g)
 
 
 CONV1D_NET = """
@@ -419,9 +421,9 @@ def gemms(model) -> list:
 
 
 def conv_gemm_rule():
-    from nngraph.passes.fusions import conv_gemm
+    from nngraph.passes.fusions import conv_as_gemm
 
-    return conv_gemm.RULE
+    return conv_as_gemm.RULE
 
 
 @pytest.mark.parametrize(
@@ -494,10 +496,10 @@ def test_pool_before_relu_keeps_the_step_on_tied_windows():
     """maxpool(relu(x)) -> relu(maxpool(x)), also for overlapping padded windows; a relu whose output
     is read elsewhere too keeps its place. Inputs full of ties (whole windows of equal or negative
     values) give the same loss and new parameters as without the rule."""
-    from nngraph.passes.fusions import pool_relu
+    from nngraph.passes.fusions import pool_before_relu
 
     graph = ng.compile_source(POOL_NET).graph  # the forward graph (as the training step's, before autodiff)
-    reasons = sorted(str(pool_relu.RULE.why_not(graph, n)) for n in graph.nodes_with("maxpool"))
+    reasons = sorted(str(pool_before_relu.RULE.why_not(graph, n)) for n in graph.nodes_with("maxpool"))
     assert reasons == ["None", "None", "the relu's output is used elsewhere too"]
     c = ng.compile_source(POOL_NET).training("step")
     step = c.graph

@@ -6,42 +6,38 @@ import copy
 
 from nngraph.core.ir import Graph
 from nngraph.passes.cleanup import CSE, DCE, FOLD, SIMPLIFY
-from nngraph.passes.fusions import (
-    batchnorm_train,
-    conv_bias,
-    conv_gemm,
-    fold_batchnorm,
-    gemm,
-    pool_relu,
-    softmax_cross_entropy,
-)
+from nngraph.passes.fusions import fusion
 from nngraph.passes.manager import FixedPoint, Runner, Sequence, names
 
 CLEANUP = FixedPoint([DCE, SIMPLIFY, CSE, FOLD])
-FUSE_SCE = softmax_cross_entropy.RULE.as_pass()
-FUSE_BN_TRAIN = batchnorm_train.RULE.as_pass()
-POOL_BEFORE_RELU = pool_relu.RULE.as_pass()
 
 # Before autodiff, on the forward graph and its loss (training graphs only): a fused
 # operator made here brings its own closed-form gradient rule into the backward graph.
 BEFORE_AUTODIFF = {
     0: Sequence([]),
     1: Sequence([]),
-    2: Sequence([FUSE_SCE, FUSE_BN_TRAIN, POOL_BEFORE_RELU]),
+    2: Sequence(
+        [
+            fusion("fuse_softmax_cross_entropy"),
+            fusion("fuse_batchnorm_train"),
+            fusion("pool_before_relu"),
+        ]
+    ),
 }
 
-# After autodiff, on every graph that is lowered.
+# After autodiff, on every graph that is lowered. A fusion is listed by its module's name
+# (fusions/fuse_gemm.py); the name is also what --disable and --dump-after take.
 PIPELINES = {
     0: Sequence([]),
     1: Sequence([CLEANUP]),
     2: Sequence(
         [
             CLEANUP,
-            fold_batchnorm.RULE.as_pass(),  # inference only: its check refuses training graphs
-            conv_bias.RULE.as_pass(),
-            conv_gemm.RULE.as_pass(),  # training only: needs a weight gradient
-            gemm.RULE.as_pass(),
-            FUSE_SCE,  # the loss of an eval graph
+            fusion("fold_batchnorm"),  # inference only: its check refuses training graphs
+            fusion("fuse_conv_bias"),
+            fusion("conv_as_gemm"),  # training only: needs a weight gradient
+            fusion("fuse_gemm"),
+            fusion("fuse_softmax_cross_entropy"),  # the loss of an eval graph
             CLEANUP,
         ]
     ),
