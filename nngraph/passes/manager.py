@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from nngraph.core.ir import Graph
+from nngraph.core.printer import format_graph
 from nngraph.ops import registry
 
 
@@ -55,8 +56,6 @@ class Runner:
         if self.check:
             check_invariants(graph, after=p.name)
         if self.dump_after == p.name:
-            from nngraph.core.printer import format_graph
-
             self.dumped = format_graph(graph)
         return changed
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 from nngraph.core.ir import Graph
+from nngraph.errors import NNError
 from nngraph.passes.cleanup import CSE, DCE, FOLD, SIMPLIFY
 from nngraph.passes.fusions import fusion
 from nngraph.passes.manager import FixedPoint, Runner, Sequence, names
@@ -56,21 +57,18 @@ def before_autodiff(graph: Graph, level: int = DEFAULT_LEVEL, runner: Runner | N
 
 def optimize(graph: Graph, level: int = DEFAULT_LEVEL, runner: Runner | None = None) -> Graph:
     """A new, optimized graph; the given one is left as it was."""
-    from nngraph.errors import NNError
-
     if level not in PIPELINES:
         raise NNError(f"unknown optimization level -O{level}", expected="-O0, -O1 or -O2")
     runner = runner or Runner()
-    unknown = runner.disabled - set(all_pass_names())
-    if unknown:
-        name = sorted(unknown)[0]
-        raise NNError(f"no pass named '{name}'", expected="one of " + ", ".join(all_pass_names())).suggest(
-            name, all_pass_names()
-        )
-    if runner.dump_after and runner.dump_after not in all_pass_names():
-        raise NNError(
-            f"no pass named '{runner.dump_after}'", expected="one of " + ", ".join(all_pass_names())
-        ).suggest(runner.dump_after, all_pass_names())
+    for name in sorted(runner.disabled) + ([runner.dump_after] if runner.dump_after else []):
+        _known(name)
     g = copy.deepcopy(graph)
     PIPELINES[level].run(g, runner)
     return g
+
+
+def _known(name: str) -> None:
+    """Refuse a pass name that no pipeline has (--disable, --dump-after), suggesting the nearest."""
+    known = all_pass_names()
+    if name not in known:
+        raise NNError(f"no pass named '{name}'", expected="one of " + ", ".join(known)).suggest(name, known)
