@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from nngraph.core.ir import Graph
+from nngraph.core.ir import LEAF_OPS, Graph
+from nngraph.core.printer import format_graph
 from nngraph.ops import registry
 
 
@@ -55,8 +56,6 @@ class Runner:
         if self.check:
             check_invariants(graph, after=p.name)
         if self.dump_after == p.name:
-            from nngraph.core.printer import format_graph
-
             self.dumped = format_graph(graph)
         return changed
 
@@ -111,7 +110,7 @@ def check_invariants(graph: Graph, after: str = "") -> None:
         assert set(g.predecessors(n)) == set(ins), f"edges of {n} do not match its inputs{where}"
         for src in ins:
             assert g.edges[src, n]["type"] == graph.type(src), f"edge {src}->{n} has a stale type{where}"
-        if d["op"] in ("input", "param", "const"):
+        if d["op"] in LEAF_OPS:
             continue
         op = registry.get(d["op"])
         want = op.infer([graph.type(i) for i in ins], d["attrs"])

@@ -5,43 +5,40 @@ from __future__ import annotations
 import copy
 
 from nngraph.core.ir import Graph
+from nngraph.errors import NNError
 from nngraph.passes.cleanup import CSE, DCE, FOLD, SIMPLIFY
-from nngraph.passes.fusions import (
-    batchnorm_train,
-    conv_bias,
-    conv_gemm,
-    fold_batchnorm,
-    gemm,
-    pool_relu,
-    softmax_cross_entropy,
-)
+from nngraph.passes.fusions import fusion
 from nngraph.passes.manager import FixedPoint, Runner, Sequence, names
 
 CLEANUP = FixedPoint([DCE, SIMPLIFY, CSE, FOLD])
-FUSE_SCE = softmax_cross_entropy.RULE.as_pass()
-FUSE_BN_TRAIN = batchnorm_train.RULE.as_pass()
-POOL_BEFORE_RELU = pool_relu.RULE.as_pass()
 
 # Before autodiff, on the forward graph and its loss (training graphs only): a fused
 # operator made here brings its own closed-form gradient rule into the backward graph.
 BEFORE_AUTODIFF = {
     0: Sequence([]),
     1: Sequence([]),
-    2: Sequence([FUSE_SCE, FUSE_BN_TRAIN, POOL_BEFORE_RELU]),
+    2: Sequence(
+        [
+            fusion("fuse_softmax_cross_entropy"),
+            fusion("fuse_batchnorm_train"),
+            fusion("pool_before_relu"),
+        ]
+    ),
 }
 
-# After autodiff, on every graph that is lowered.
+# After autodiff, on every graph that is lowered. A fusion is listed by its module's name
+# (fusions/fuse_gemm.py); the name is also what --disable and --dump-after take.
 PIPELINES = {
     0: Sequence([]),
     1: Sequence([CLEANUP]),
     2: Sequence(
         [
             CLEANUP,
-            fold_batchnorm.RULE.as_pass(),  # inference only: its check refuses training graphs
-            conv_bias.RULE.as_pass(),
-            conv_gemm.RULE.as_pass(),  # training only: needs a weight gradient
-            gemm.RULE.as_pass(),
-            FUSE_SCE,  # the loss of an eval graph
+            fusion("fold_batchnorm"),  # inference only: its check refuses training graphs
+            fusion("fuse_conv_bias"),
+            fusion("conv_as_gemm"),  # training only: needs a weight gradient
+            fusion("fuse_gemm"),
+            fusion("fuse_softmax_cross_entropy"),  # the loss of an eval graph
             CLEANUP,
         ]
     ),
@@ -60,21 +57,18 @@ def before_autodiff(graph: Graph, level: int = DEFAULT_LEVEL, runner: Runner | N
 
 def optimize(graph: Graph, level: int = DEFAULT_LEVEL, runner: Runner | None = None) -> Graph:
     """A new, optimized graph; the given one is left as it was."""
-    from nngraph.errors import NNError
-
     if level not in PIPELINES:
         raise NNError(f"unknown optimization level -O{level}", expected="-O0, -O1 or -O2")
     runner = runner or Runner()
-    unknown = runner.disabled - set(all_pass_names())
-    if unknown:
-        name = sorted(unknown)[0]
-        raise NNError(f"no pass named '{name}'", expected="one of " + ", ".join(all_pass_names())).suggest(
-            name, all_pass_names()
-        )
-    if runner.dump_after and runner.dump_after not in all_pass_names():
-        raise NNError(
-            f"no pass named '{runner.dump_after}'", expected="one of " + ", ".join(all_pass_names())
-        ).suggest(runner.dump_after, all_pass_names())
+    for name in sorted(runner.disabled) + ([runner.dump_after] if runner.dump_after else []):
+        _known(name)
     g = copy.deepcopy(graph)
     PIPELINES[level].run(g, runner)
     return g
+
+
+def _known(name: str) -> None:
+    """Refuse a pass name that no pipeline has (--disable, --dump-after), suggesting the nearest."""
+    known = all_pass_names()
+    if name not in known:
+        raise NNError(f"no pass named '{name}'", expected="one of " + ", ".join(known)).suggest(name, known)

@@ -12,8 +12,16 @@ from nngraph.passes.manager import Pass
 Match = dict[str, Any]
 
 
+def pass_name(module: str) -> str:
+    """A fusion's pass name is its module's: `fusions/fuse_gemm.py` is `--disable fuse_gemm`."""
+    return module.rsplit(".", 1)[-1]
+
+
 @dataclass
 class Rule:
+    """A pattern rooted at one node, a check that says why a match must not be rewritten, and
+    the rewrite; `as_pass` applies it at every node it matches."""
+
     name: str
     match: Callable[[Graph, str], Match | None]  # the pattern, rooted at one node
     check: Callable[[Graph, Match], str | None]  # None, or why this match must not be rewritten

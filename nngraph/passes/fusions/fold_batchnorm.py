@@ -7,7 +7,9 @@ import numpy as np
 from nngraph.core.ir import Graph
 from nngraph.core.types import TensorType
 from nngraph.passes.rewrite import const_value, new_const, new_op, only_consumer
-from nngraph.passes.rule import Match, Rule
+from nngraph.passes.rule import Match, Rule, pass_name
+
+NAME = pass_name(__name__)
 
 
 def match(graph: Graph, n: str) -> Match | None:
@@ -53,7 +55,7 @@ def rewrite(graph: Graph, m: Match) -> str:
         [conv["inputs"][0], w_node, b_node],
         conv["attrs"],
         m["bn"],
-        rule="fold_batchnorm",
+        rule=NAME,
         replaced=[m["conv"], m["bn"]],
     )
 
@@ -75,6 +77,4 @@ def _folded(graph: Graph, name: str, value: np.ndarray, like: str) -> str:
     )
 
 
-RULE = Rule(
-    "fold_batchnorm", match, check, rewrite, "fold inference batchnorm into the convolution before it"
-)
+RULE = Rule(NAME, match, check, rewrite, "fold inference batchnorm into the convolution before it")

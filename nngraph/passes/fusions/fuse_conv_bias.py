@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from nngraph.core.ir import Graph
 from nngraph.passes.rewrite import const_value, new_const, new_op, only_consumer
-from nngraph.passes.rule import Match, Rule
+from nngraph.passes.rule import Match, Rule, pass_name
+
+NAME = pass_name(__name__)
 
 
 def match(graph: Graph, n: str) -> Match | None:
@@ -40,9 +42,9 @@ def rewrite(graph: Graph, m: Match) -> str:
         [*conv["inputs"], b],
         conv["attrs"],
         m["add"],
-        rule="fuse_conv_bias",
+        rule=NAME,
         replaced=[m["conv"], m["add"]],
     )
 
 
-RULE = Rule("fuse_conv_bias", match, check, rewrite, "Conv + per-channel Add -> Conv with bias")
+RULE = Rule(NAME, match, check, rewrite, "Conv + per-channel Add -> Conv with bias")

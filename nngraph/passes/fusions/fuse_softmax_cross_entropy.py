@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from nngraph.core.ir import Graph
 from nngraph.passes.rewrite import new_op, only_consumer
-from nngraph.passes.rule import Match, Rule
+from nngraph.passes.rule import Match, Rule, pass_name
+
+NAME = pass_name(__name__)
 
 
 def _single(graph: Graph, n: str, op: str) -> str | None:
@@ -61,13 +63,13 @@ def rewrite(graph: Graph, m: Match) -> str:
         [logits, labels],
         {},
         m["neg"],
-        rule="fuse_softmax_cross_entropy",
+        rule=NAME,
         replaced=[m["neg"], m["mean"], m["sum"], m["mul"], m["logp"], m["onehot"]],
     )
 
 
 RULE = Rule(
-    "fuse_softmax_cross_entropy",
+    NAME,
     match,
     check,
     rewrite,

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from nngraph.core.ir import Graph
 from nngraph.passes.rewrite import const_value, new_op, only_consumer
-from nngraph.passes.rule import Match, Rule
+from nngraph.passes.rule import Match, Rule, pass_name
 
-NAME = "fuse_batchnorm_train"
+NAME = pass_name(__name__)
 
 
 def _split(graph: Graph, n: str, op: str, want) -> tuple[str, str] | None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 from nngraph.core.ir import Graph
 from nngraph.core.types import FLOATS
 from nngraph.passes.rewrite import new_op, only_consumer
-from nngraph.passes.rule import Match, Rule
+from nngraph.passes.rule import Match, Rule, pass_name
+
+NAME = pass_name(__name__)
 
 
 def _operand(graph: Graph, x: str, mm: str) -> tuple[str, int]:
@@ -52,9 +54,7 @@ def rewrite(graph: Graph, m: Match) -> str:
     b, tb = _operand(graph, b, m["mm"])
     ins = [a, b] + ([m["bias"]] if m["bias"] is not None else [])
     replaced = [m["mm"]] + ([m["root"]] if m["root"] != m["mm"] else [])
-    return new_op(
-        graph, "gemm", ins, {"transA": ta, "transB": tb}, m["root"], rule="fuse_gemm", replaced=replaced
-    )
+    return new_op(graph, "gemm", ins, {"transA": ta, "transB": tb}, m["root"], rule=NAME, replaced=replaced)
 
 
-RULE = Rule("fuse_gemm", match, check, rewrite, "MatMul + Add -> Gemm, transposes folded into transA/transB")
+RULE = Rule(NAME, match, check, rewrite, "MatMul + Add -> Gemm, transposes folded into transA/transB")

@@ -10,9 +10,9 @@ import math
 from nngraph.core.ir import Graph
 from nngraph.ops.common import window_attrs
 from nngraph.passes.rewrite import new_op
-from nngraph.passes.rule import Match, Rule
+from nngraph.passes.rule import Match, Rule, pass_name
 
-NAME = "conv_as_gemm"
+NAME = pass_name(__name__)
 #: The patches hold kernel-taps times the input's size. Small images gain most (one GEMM instead of
 #: many small products); on large ones (ResNet-18 at 224 x 224) the gathered form measured no
 #: faster than the rule's, so they keep it.

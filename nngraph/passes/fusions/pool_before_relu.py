@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from nngraph.core.ir import Graph
 from nngraph.passes.rewrite import new_op, only_consumer
-from nngraph.passes.rule import Match, Rule
+from nngraph.passes.rule import Match, Rule, pass_name
 
-NAME = "pool_before_relu"
+NAME = pass_name(__name__)
 
 
 def match(graph: Graph, n: str) -> Match | None:
