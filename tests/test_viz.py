@@ -246,10 +246,11 @@ def test_png(tmp_path, monkeypatch):
 
 
 def test_cli_draw(tmp_path, capsys):
-    from nngraph.viz.cli_draw import add_parser
+    from nngraph.cli import draw as draw_command
+    from nngraph.cli.app import add_command
 
     p = argparse.ArgumentParser(prog="nngraph")
-    add_parser(p.add_subparsers(dest="command", required=True))
+    add_command(p.add_subparsers(dest="command", required=True), draw_command)
     out = tmp_path / "r.svg"
     args = p.parse_args(["draw", str(ROOT / "examples/residual_cnn.nn"), "-o", str(out), "--depth", "0"])
     assert args.fn(args) == 0 and "residual_1" in out.read_text()

@@ -1,0 +1,7 @@
+"""`python -m nngraph.cli`."""
+
+import sys
+
+from nngraph.cli.app import main
+
+sys.exit(main())
