@@ -38,7 +38,7 @@ def compile_args(args):
 
 
 def cmd_check(args) -> int:
-    from nngraph.graph.program import load_file
+    from nngraph.frontend import load_file
 
     prog = load_file(args.file)
     own = [b for b in prog.blocks.values() if b.span.file == prog.main]

@@ -16,9 +16,8 @@ import numpy as np
 from nngraph.core import dims
 from nngraph.errors import NNError
 from nngraph.fileio import atomic_write_bytes
-from nngraph.graph.build import build_graph
+from nngraph.frontend import Program, build_graph
 from nngraph.graph.losses import LOWER_IS_BETTER
-from nngraph.graph.program import Program
 from nngraph.runtime import data as datasets
 from nngraph.runtime.checkpoint import load_checkpoint, save_checkpoint
 from nngraph.runtime.evaluate import file_sha256
@@ -396,7 +395,8 @@ class Trainer:
         """The inference model (dropout gone, running statistics) with the trained weights."""
         from nngraph.compiler import Model
 
-        graph, rows = build_graph(self.prog, self.spec.model, self.seed)
+        built = build_graph(self.prog, self.spec.model, self.seed)
+        graph, rows = built.graph, built.rows
         state = self.stepper.state()
         for p in graph.params():
             if p in state:  # a parameter the loss never reaches is not in the step: it keeps its init
