@@ -3,7 +3,7 @@ the block, once, not at each application."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection
 
 from nngraph.errors import NNError
 from nngraph.frontend.binding import Evaluate, convert
@@ -14,7 +14,7 @@ from nngraph.syntax import ast
 BLOCK_PARAM_KINDS = ("tensor", "int", "float", "bool", "str", "ints")
 
 
-def check_block(b: ast.BlockDef, layers: Iterable[str], evaluate: Evaluate) -> None:
+def check_block(b: ast.BlockDef, layers: Collection[str], evaluate: Evaluate) -> None:
     """Refuse a block whose definition is wrong whatever it is applied to: its name, its
     parameters and their defaults, its returns."""
     if b.name in layers:
