@@ -1,4 +1,8 @@
-"""What a layer's arguments are: their specs, and the bare names an argument may be."""
+"""What a layer declares about its arguments (ArgSpec), and the bare word an argument may be (Symbol).
+
+The front end checks and converts call arguments against these specs (nngraph/graph/values.py);
+the layers only declare them.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,12 @@ class Symbol:
 @dataclass
 class ArgSpec:
     name: str
-    kind: str  # int, float, bool, str, ints, padding, shape, init, choice:a|b|c
+    kind: str  # int, float, bool, str, ints, padding, shape, init, layer, choice:a|b|c
     default: Any = None
     required: bool = False
     limit: str | None = None  # for numbers: ">= 0", "> 0", "in [0, 1)" or "in [0, 1]"
+
+
+def A(name: str, kind: str, default: Any = None, required: bool = False, limit: str | None = None) -> ArgSpec:
+    """One argument of a layer, as the layer families write their signatures."""
+    return ArgSpec(name, kind, default, required, limit)
