@@ -12,9 +12,15 @@ from nngraph.core.ir import Graph
 from nngraph.core.printer import format_graph
 from nngraph.errors import NNError, deep_nesting
 from nngraph.fileio import atomic_write_bytes
-from nngraph.graph.build import SummaryRow, build_graph
-from nngraph.graph.program import Program, load_file, load_text
-from nngraph.graph.summary import summary_dict, summary_text
+from nngraph.frontend import (
+    Program,
+    SummaryRow,
+    build_graph,
+    load_file,
+    load_text,
+    summary_dict,
+    summary_text,
+)
 from nngraph.onnx.lower import check, lower
 from nngraph.passes.manager import Runner
 from nngraph.passes.pipeline import DEFAULT_LEVEL, optimize
@@ -132,7 +138,8 @@ def compile_file(path: str | Path, model: str | None = None, seed: int = 0) -> M
     _check_seed(seed)
     with deep_nesting(str(path)):
         prog = load_file(path)
-        return Model(*build_graph(prog, model, seed), prog, seed)
+        built = build_graph(prog, model, seed)
+        return Model(built.graph, built.rows, prog, seed)
 
 
 def compile_source(text: str, file: str = "<string>", model: str | None = None, seed: int = 0) -> Model:
@@ -140,7 +147,8 @@ def compile_source(text: str, file: str = "<string>", model: str | None = None, 
     _check_seed(seed)
     with deep_nesting(file):
         prog = load_text(text, file)
-        return Model(*build_graph(prog, model, seed), prog, seed)
+        built = build_graph(prog, model, seed)
+        return Model(built.graph, built.rows, prog, seed)
 
 
 def _check_seed(seed: int) -> None:

@@ -13,8 +13,8 @@ import nngraph as ng
 from nngraph.autodiff.backward import backward
 from nngraph.core.ir import Graph
 from nngraph.core.types import TensorType
-from nngraph.graph.reference import evaluate
 from nngraph.onnx.lower import check, lower
+from nngraph.ops.reference import evaluate
 from nngraph.ops.registry import get
 
 MLP = """

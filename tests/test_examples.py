@@ -13,8 +13,8 @@ import pytest
 from conftest import EXAMPLES, random_feeds
 
 import nngraph as ng
-from nngraph.graph.reference import evaluate
 from nngraph.onnx.lower import check
+from nngraph.ops.reference import evaluate
 
 
 def test_examples_exist():

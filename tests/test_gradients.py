@@ -9,7 +9,7 @@ import pytest
 from nngraph.autodiff.backward import backward
 from nngraph.core.ir import Graph
 from nngraph.core.types import TensorType, dtype_name
-from nngraph.graph.reference import evaluate_nodes
+from nngraph.ops.reference import evaluate_nodes
 from nngraph.ops.registry import NO_GRADIENT, all_ops
 
 OPS = all_ops()

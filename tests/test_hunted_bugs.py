@@ -12,7 +12,7 @@ from conftest import ROOT, run_cli
 
 import nngraph as ng
 from nngraph.errors import NNError
-from nngraph.graph.reference import evaluate
+from nngraph.ops.reference import evaluate
 from nngraph.runtime import Session
 from nngraph.runtime.bundle import read_bundle, write_bundle
 from nngraph.runtime.checkpoint import load_checkpoint

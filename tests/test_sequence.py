@@ -12,8 +12,8 @@ import nngraph as ng
 from nngraph.autodiff.backward import backward
 from nngraph.core.types import TensorType
 from nngraph.errors import NNError
-from nngraph.graph.reference import evaluate, evaluate_nodes
 from nngraph.onnx.lower import check, lower
+from nngraph.ops.reference import evaluate, evaluate_nodes
 
 torch = pytest.importorskip("torch")
 

@@ -7,7 +7,7 @@ import pytest
 
 import nngraph as ng
 from nngraph.errors import NNError
-from nngraph.graph.reference import evaluate_nodes
+from nngraph.ops.reference import evaluate_nodes
 
 SRC = """
 model LM {

@@ -19,8 +19,7 @@ import time
 from pathlib import Path
 
 import nngraph as ng
-from nngraph.graph.build import build_graph
-from nngraph.graph.program import load_file
+from nngraph.frontend import build_graph, load_file
 from nngraph.onnx.lower import check, lower
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -36,7 +35,7 @@ def stages(path: Path, out: Path) -> dict[str, float]:
     prog = load_file(path)
     t["parse"] = time.perf_counter() - t0
     t1 = time.perf_counter()
-    graph, _ = build_graph(prog)
+    graph = build_graph(prog).graph
     t["build+shapes"] = time.perf_counter() - t1
     t2 = time.perf_counter()
     model = lower(graph)

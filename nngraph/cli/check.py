@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nngraph.graph.program import load_file
+    from nngraph.frontend import load_file
 
     prog = load_file(args.file)
     own = [b for b in prog.blocks.values() if b.span.file == prog.main]

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from nngraph.core.types import FLOATS, INTS, TensorType
 from nngraph.errors import NNError
-from nngraph.graph.values import ArgSpec, Symbol
+from nngraph.layers.args import ArgSpec, Symbol
 from nngraph.ops import registry
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime as ort
 
 from nngraph.core import dims
-from nngraph.graph.reference import evaluate_nodes
+from nngraph.ops.reference import evaluate_nodes
 from nngraph.runtime.session import ORT_ERRORS, QUIET_RUN, open_session, run_error
 from nngraph.training.step import Compiled, noise_arrays
 

@@ -26,8 +26,7 @@ from nngraph.core.emit import Emitter
 from nngraph.core.ir import Graph
 from nngraph.core.types import TensorType
 from nngraph.errors import NNError
-from nngraph.graph.build import Builder
-from nngraph.graph.program import Program
+from nngraph.frontend import Program, open_model
 from nngraph.onnx.lower import check, lower
 from nngraph.ops import registry
 from nngraph.passes.manager import Runner
@@ -134,22 +133,20 @@ def compile_training(
             spec.span,
             expected="the name of a model in this file",
         ).suggest(spec.model, prog.models)
-    b = Builder(prog, seed, training=kind != "eval")
-    scope = b.start(prog.models[spec.model])
-    model_outputs = dict(b.graph.outputs)
+    om = open_model(prog, spec.model, seed, training=kind != "eval")
+    model_outputs = om.outputs
     for td in spec.targets:
-        b.input_decl(td, scope)
-        b.targets.add(td.name)
-    _check_reserved(b.graph, prog.models[spec.model], spec)
-    loss = b.tensor(b.eval(spec.loss, scope), spec.loss.span, "the loss", scope).node
-    if b.graph.type(loss).rank != 0:
+        om.add_target(td)
+    _check_reserved(om.graph, prog.models[spec.model], spec)
+    loss = om.tensor(spec.loss, "the loss")
+    if om.graph.type(loss).rank != 0:
         raise NNError(
-            f"the loss must be a scalar, got {b.graph.type(loss)}",
+            f"the loss must be a scalar, got {om.graph.type(loss)}",
             spec.loss.span,
             expected="a loss such as cross_entropy(logits, label), which averages over the batch",
         )
-    g = b.graph
-    trainable = b.graph.params(trainable=True)
+    g = om.graph
+    trainable = g.params(trainable=True)
     if trainable and not set(trainable) & nx.ancestors(g.g, loss):
         raise NNError(
             "the loss does not depend on any parameter of the model: training would change nothing",
@@ -165,23 +162,15 @@ def compile_training(
         if not model_outputs or not spec.targets:
             raise NNError(f"metric '{m.name}' needs a model output and a target", m.span)
         first_out, first_target = next(iter(model_outputs)), spec.targets[0].name
-        call = ast.Call(
-            m.span,
-            m.name,
-            m.span,
-            [ast.Name(m.span, first_out), ast.Name(m.span, first_target)],
-            [ast.KwArg(m.span, k, ast.Number(m.span, v)) for k, v in m.args.items()],
-        )
-        outputs[name] = b.tensor(b.eval(call, scope), m.span, f"metric {m.name}", scope).node
-    for buf, new in b.state_updates.items():
+        outputs[name] = om.call(m.name, [first_out, first_target], m.args, m.span, f"metric {m.name}")
+    for buf, new in om.state_updates.items():
         outputs[f"next/{buf}"] = new
-    g.outputs = outputs
-    b.finish()
+    built = om.finish(outputs)
 
     params = g.params(trainable=True)
-    buffers = [p for p in g.params(trainable=False) if kind == "eval" or p in b.state_updates]
-    data_inputs = [i for i in g.inputs if i not in b.targets and i not in b.noise]
-    noise = {n: [p, list(g.type(n).shape)] for n, p in b.noise.items()}
+    buffers = [p for p in g.params(trainable=False) if kind == "eval" or p in built.state_updates]
+    data_inputs = [i for i in g.inputs if i not in built.targets and i not in built.noise]
+    noise = {n: [p, list(g.type(n).shape)] for n, p in built.noise.items()}
     iface = Interface(
         kind,
         data_inputs,
@@ -207,7 +196,7 @@ def compile_training(
     new_outputs = {"loss": loss, **{m: outputs[m] for m in iface.metrics}}
     if kind == "grads":
         new_outputs.update({f"grad/{p}": grads[p] for p in params})
-        new_outputs.update({f"next/{x}": b.state_updates[x] for x in buffers})
+        new_outputs.update({f"next/{x}": built.state_updates[x] for x in buffers})
     else:
         lr = add.input("lr", TensorType("f32", ()))
         step = add.input("step", TensorType("i64", ()))
@@ -222,7 +211,7 @@ def compile_training(
             next_params.update(new_p)
             next_slots.update(new_state)
         new_outputs.update({f"next/{p}": next_params[p] for p in params})
-        new_outputs.update({f"next/{x}": b.state_updates[x] for x in buffers})
+        new_outputs.update({f"next/{x}": built.state_updates[x] for x in buffers})
         new_outputs.update({f"next/{sl}": next_slots[sl] for sl in iface.slots})
     g.outputs = new_outputs
     g.prune()

@@ -18,9 +18,8 @@ from nngraph.core import dims
 from nngraph.core.ir import Graph
 from nngraph.errors import NNError
 from nngraph.fileio import atomic_write_bytes
-from nngraph.graph.build import build_graph
+from nngraph.frontend import Program, build_graph
 from nngraph.graph.losses import LOWER_IS_BETTER
-from nngraph.graph.program import Program
 from nngraph.onnx.lower import check, lower
 from nngraph.passes.pipeline import DEFAULT_LEVEL, optimize
 from nngraph.runtime import data as datasets
@@ -399,7 +398,7 @@ class Trainer:
     def inference_model(self) -> tuple[Graph, onnx.ModelProto]:
         """The inference model (dropout gone, running statistics) with the trained weights: its
         graph and its checked ONNX form, with what eval needs in the metadata."""
-        graph, _ = build_graph(self.prog, self.spec.model, self.seed)
+        graph = build_graph(self.prog, self.spec.model, self.seed).graph
         state = self.stepper.state()
         for p in graph.params():
             if p in state:  # a parameter the loss never reaches is not in the step: it keeps its init

@@ -10,8 +10,7 @@ from nngraph.core.emit import Emitter
 from nngraph.core.ir import Graph
 from nngraph.core.types import TensorType
 from nngraph.errors import ShapeError
-from nngraph.graph import reference
-from nngraph.ops import registry
+from nngraph.ops import reference, registry
 
 
 def graph_with(*shapes) -> tuple[Graph, list[str]]:

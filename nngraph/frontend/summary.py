@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from nngraph.core.ir import Graph
-from nngraph.graph.build import SummaryRow
+
+
+@dataclass
+class SummaryRow:
+    """One applied layer (or arithmetic node) of the model: the node that holds its result, and the
+    trainable parameter elements it made."""
+
+    name: str
+    kind: str
+    node: str
+    params: int
+    depth: int
 
 
 def summary_dict(graph: Graph, rows: list[SummaryRow]) -> dict[str, Any]:
