@@ -13,6 +13,7 @@ import onnxruntime as ort
 
 from nngraph.errors import NNError
 from nngraph.runtime.session import ORT_ERRORS, _providers, open_session, run_bound, run_error
+from nngraph.stepnames import next_name, state_of
 
 
 def session_options(threads: int | None) -> ort.SessionOptions:
@@ -52,7 +53,7 @@ class Stepper:
         self.interface: dict[str, Any] = json.loads(meta["nngraph_training"])
         i = self.interface
         self.state_names: list[str] = i["params"] + i["buffers"] + i["slots"]
-        self.reported = [o for o in i["outputs"] if not o.startswith("next/")]
+        self.reported = [o for o in i["outputs"] if state_of(o) is None]
         dev, idx = ("cuda", 0) if self.device == "cuda" else ("cpu", 0)
         # On the CPU an OrtValue shares the numpy array's memory, and the buffers are written
         # in turn: copy, so the caller's arrays (the graph's initial values) never change.
@@ -71,7 +72,7 @@ class Stepper:
         # Two bindings made once, cur -> nxt and nxt -> cur: a step binds only its batch, runs, and
         # flips to the other, so state buffers are never rebound (and nothing is copied) per step.
         outputs = set(self.interface["outputs"])
-        self._advanced = [n for n in self.state_names if f"next/{n}" in outputs]
+        self._advanced = [n for n in self.state_names if next_name(n) in outputs]
         self._bindings = [self._binding(self._cur, self._nxt), self._binding(self._nxt, self._cur)]
         n_state_out = len(self._advanced)
         self._reported_at = range(n_state_out, n_state_out + len(self.reported))
@@ -82,7 +83,7 @@ class Stepper:
         for n in self.state_names:  # state a step does not advance (a gradients model's parameters) stays put
             b.bind_ortvalue_input(n, src[n] if n in advanced else self._cur[n])
         for n in self._advanced:  # IOBinding returns outputs in the order they were bound
-            b.bind_ortvalue_output(f"next/{n}", dst[n])
+            b.bind_ortvalue_output(next_name(n), dst[n])
         for o in self.reported:
             b.bind_output(o, "cpu")
         return b

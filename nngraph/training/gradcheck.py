@@ -12,6 +12,7 @@ import onnxruntime as ort
 from nngraph.core import dims
 from nngraph.ops.reference import evaluate_nodes
 from nngraph.runtime.session import ORT_ERRORS, QUIET_RUN, open_session, run_error
+from nngraph.stepnames import grad_name
 from nngraph.training.step import Compiled, noise_arrays
 
 
@@ -47,7 +48,7 @@ def gradcheck(c: Compiled, batch: dict[str, np.ndarray], per_param: int = 6, see
         if g.node(nid)["op"] == "const" and nid not in f64:
             f64[nid] = _to64(g.node(nid)["value"])
     loss = g.outputs["loss"]
-    grad_nodes = [g.outputs[f"grad/{p}"] for p in iface.params]
+    grad_nodes = [g.outputs[grad_name(p)] for p in iface.params]
     symbolic = evaluate_nodes(g, f64, grad_nodes, keep_f64=True)
 
     def loss_at(p: str, values: np.ndarray) -> float:
@@ -69,6 +70,6 @@ def gradcheck(c: Compiled, batch: dict[str, np.ndarray], per_param: int = 6, see
             fd = (loss_at(p, hi) - loss_at(p, lo)) / (2 * eps)
             worst = max(worst, abs(sym.flat[j] - fd) / max(1e-3, abs(fd), abs(sym.flat[j])))
         scale = max(float(np.abs(sym).max()), 1e-2 * overall, 1e-6)
-        onnx_err = float(np.abs(onnx_out[f"grad/{p}"] - sym).max() / scale)
+        onnx_err = float(np.abs(onnx_out[grad_name(p)] - sym).max() / scale)
         rows.append(Row(p, len(idx), worst, onnx_err))
     return rows

@@ -31,6 +31,7 @@ from nngraph.onnx.lower import check, lower
 from nngraph.ops import registry
 from nngraph.passes.manager import Runner
 from nngraph.passes.pipeline import DEFAULT_LEVEL, before_autodiff, optimize
+from nngraph.stepnames import grad_name, next_name
 from nngraph.syntax import ast
 from nngraph.training.optimizers import OPTIMIZERS, Update
 from nngraph.training.spec import TrainSpec, metric_names
@@ -164,7 +165,7 @@ def compile_training(
         first_out, first_target = next(iter(model_outputs)), spec.targets[0].name
         outputs[name] = om.call(m.name, [first_out, first_target], m.args, m.span, f"metric {m.name}")
     for buf, new in om.state_updates.items():
-        outputs[f"next/{buf}"] = new
+        outputs[next_name(buf)] = new
     built = om.finish(outputs)
 
     params = g.params(trainable=True)
@@ -195,8 +196,8 @@ def compile_training(
         grads = _clip(add, grads, spec.clip_norm)
     new_outputs = {"loss": loss, **{m: outputs[m] for m in iface.metrics}}
     if kind == "grads":
-        new_outputs.update({f"grad/{p}": grads[p] for p in params})
-        new_outputs.update({f"next/{x}": built.state_updates[x] for x in buffers})
+        new_outputs.update({grad_name(p): grads[p] for p in params})
+        new_outputs.update({next_name(x): built.state_updates[x] for x in buffers})
     else:
         lr = add.input("lr", TensorType("f32", ()))
         step = add.input("step", TensorType("i64", ()))
@@ -210,9 +211,9 @@ def compile_training(
             new_p, new_state = _flat_update(add, spec, iface, initial, members, grads, dtype, lr, t)
             next_params.update(new_p)
             next_slots.update(new_state)
-        new_outputs.update({f"next/{p}": next_params[p] for p in params})
-        new_outputs.update({f"next/{x}": built.state_updates[x] for x in buffers})
-        new_outputs.update({f"next/{sl}": next_slots[sl] for sl in iface.slots})
+        new_outputs.update({next_name(p): next_params[p] for p in params})
+        new_outputs.update({next_name(x): built.state_updates[x] for x in buffers})
+        new_outputs.update({next_name(sl): next_slots[sl] for sl in iface.slots})
     g.outputs = new_outputs
     g.prune()
     iface.outputs = list(new_outputs)

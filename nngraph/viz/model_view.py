@@ -37,6 +37,7 @@ import numpy as np
 from nngraph.core.ir import Graph
 from nngraph.core.types import TensorType
 from nngraph.ops import registry
+from nngraph.stepnames import next_name, state_of
 
 #: Which member op gives a layer box its colour, most telling first.
 CATEGORY_RANK = (
@@ -240,10 +241,10 @@ def build_view(
     if training and not ops:
         outs = graph.outputs
         for name, node in outs.items():
-            if not name.startswith("next/") or phase_of(node) != "update":
+            p = state_of(name)
+            if p is None or phase_of(node) != "update":
                 continue
-            p = name[5:]
-            while "." in p and f"next/{p.rsplit('.', 1)[0]}" in outs:
+            while "." in p and next_name(p.rsplit(".", 1)[0]) in outs:
                 p = p.rsplit(".", 1)[0]
             stack = [node]
             while stack:

@@ -26,8 +26,9 @@ STAGES = [
     "compiler",
     "cli",
 ]
-#: Modules every stage may use: errors, atomic file writing, the version, the dtype table.
-BASE = {"errors", "fileio", "version", "dtypes"}
+#: Modules every stage may use: errors, atomic file writing, the version, the dtype table, the
+#: step model's output names.
+BASE = {"errors", "fileio", "version", "dtypes", "stepnames"}
 #: The embeddable runtime: numpy and onnxruntime plus the base; the compiler may use it from
 #: training on, and it uses nothing of the compiler.
 RUNTIME = "runtime"
