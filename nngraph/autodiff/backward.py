@@ -26,8 +26,10 @@ from nngraph.ops.registry import NO_GRADIENT
 class GradCtx(Emitter):
     """What a gradient rule sees: the forward node, and an emitter of backward nodes.
 
-    `ctx.x` and `ctx.y` are the forward inputs and output as V expressions; `ctx.v(nid)` wraps any
-    node; `ctx.op`, `ctx.const` and `ctx.unbroadcast` add nodes under `grad/NODE/`.
+    A rule is called as `grad(ctx, g)` with the upstream gradient `g` a V expression, and returns
+    one V (or None) per input. `ctx.x` and `ctx.y` are the forward inputs and output as V
+    expressions; `ctx.v(nid)` wraps any node; `ctx.op`, `ctx.const` and `ctx.unbroadcast` add nodes
+    under `grad/NODE/`.
     """
 
     def __init__(self, graph: Graph, node: str):
@@ -111,7 +113,7 @@ def reverse(
                 raise NotImplementedError(f"operator '{op.name}' has no gradient rule")
             result = _through_decomposition(ctx, op, total)
         else:
-            result = op.grad(ctx, total)
+            result = op.grad(ctx, ctx.v(total))
         for inp, gi in zip(d["inputs"], result, strict=True):
             gi = None if gi is None else str(gi)
             if gi is None or inp not in active or not differentiable(graph.type(inp)):

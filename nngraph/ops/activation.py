@@ -47,7 +47,7 @@ def _unary(name: str, ref, lower, doc: str, grad, attrs=None, attr_samples=({},)
             samples=samples,
             style=Style("activation", name),
             doc=doc,
-            grad=lambda c, g: [grad(c, c.v(g), c.x[0], c.y)],
+            grad=lambda c, g: [grad(c, g, c.x[0], c.y)],
         )
     )
 

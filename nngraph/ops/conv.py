@@ -115,14 +115,10 @@ def _samples(rng: np.random.Generator) -> list[Sample]:
 
 def _grad(c, g):
     """dx by a transposed convolution, dw by patches times g, db by summing g."""
-    x, w = c.inputs[:2]
-    gx = c.op("conv_grad_input", [g, w, x], **c.attrs)
-    gw = c.op("conv_grad_weight", [x, g], kernel=tuple(c.type(w).shape[2:]), **c.attrs)
-    gb = (
-        [c.op("reduce_sum", [g], axes=(0, *range(2, c.out_type.rank)), keepdims=0)]
-        if len(c.inputs) > 2
-        else []
-    )
+    x, w = c.x[:2]
+    gx = g.f("conv_grad_input", w, x, **c.attrs)
+    gw = x.f("conv_grad_weight", g, kernel=tuple(w.type.shape[2:]), **c.attrs)
+    gb = [g.sum((0, *range(2, c.out_type.rank)))] if len(c.inputs) > 2 else []
     return [gx, gw, *gb]
 
 

@@ -44,9 +44,7 @@ def _binary(name: str, symbol: str, onnx_op: str, ref, grad) -> Op:
             samples=samples,
             style=Style("elementwise", symbol),
             doc=f"a {symbol} b with NumPy broadcasting",
-            grad=lambda c, g: [
-                c.unbroadcast(d, x) for d, x in zip(grad(c, c.v(g), *c.x), c.inputs, strict=True)
-            ],
+            grad=lambda c, g: [c.unbroadcast(d, x) for d, x in zip(grad(c, g, *c.x), c.x, strict=True)],
         )
     )
 

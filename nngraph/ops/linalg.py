@@ -51,7 +51,7 @@ def _matmul_samples(rng: np.random.Generator) -> list[Sample]:
 def _matmul_grad(c, g):
     """da = g @ b^T, db = a^T @ g, summed over broadcast batch dims; vectors promoted as matmul does."""
     a, b = c.x
-    g, ra, rb = c.v(g), a.type.rank, b.type.rank
+    ra, rb = a.type.rank, b.type.rank
     a2 = a.f("reshape", shape=(1, -1)) if ra == 1 else a
     b2 = b.f("reshape", shape=(-1, 1)) if rb == 1 else b
     if ra == 1 or rb == 1:  # put back the axes matmul dropped from the result
@@ -66,7 +66,7 @@ def _matmul_grad(c, g):
         db = t(a2).f("matmul", g)
 
     def back(d, x2, x):  # summed over broadcast dims, then a promoted vector made a vector again
-        d = c.v(c.unbroadcast(d, x2))
+        d = c.unbroadcast(d, x2)
         return d if x2 is x else d.f("reshape_like", x)
 
     return [back(da, a2, a), back(db, b2, b)]
@@ -135,7 +135,7 @@ EMBEDDING = register(
         samples=_embedding_samples,
         style=Style("embed", "embed"),
         doc="rows of table[num, dim] picked by integer indices of any shape",
-        grad=lambda c, g: [c.op("embedding_grad", [g, c.inputs[1]], num=c.type(c.inputs[0]).shape[0]), None],
+        grad=lambda c, g: [g.f("embedding_grad", c.x[1], num=c.x[0].type.shape[0]), None],
     )
 )
 
@@ -223,15 +223,13 @@ def _gemm_ref(xs, attrs):
 
 def _gemm_grad(c, g):
     """Gradients through the unfused form: a @ b and the bias (rarely needed: fusion runs after autodiff)."""
-    a, b = c.inputs[0], c.inputs[1]
+    a, b = c.x[:2]
     ta, tb, alpha = c.attrs["transA"], c.attrs["transB"], c.attrs["alpha"]
-    ga_core = c.op("gemm", [g, b], transA=0, transB=1 - tb, alpha=alpha, beta=1.0)  # g @ B^T
-    gb_core = c.op("gemm", [a, g], transA=1 - ta, transB=0, alpha=alpha, beta=1.0)  # A^T @ g
-    ga = c.op("transpose", [ga_core], perm=(1, 0)) if ta else ga_core
-    gb = c.op("transpose", [gb_core], perm=(1, 0)) if tb else gb_core
-    out = [ga, gb]
+    ga = g.f("gemm", b, transA=0, transB=1 - tb, alpha=alpha, beta=1.0)  # g @ B^T
+    gb = a.f("gemm", g, transA=1 - ta, transB=0, alpha=alpha, beta=1.0)  # A^T @ g
+    out = [ga.f("transpose", perm=(1, 0)) if ta else ga, gb.f("transpose", perm=(1, 0)) if tb else gb]
     if len(c.inputs) == 3:
-        out.append(c.unbroadcast(c.op("mul", [g, c.const(c.attrs["beta"], g)]), c.inputs[2]))
+        out.append(c.unbroadcast(g * c.attrs["beta"], c.x[2]))
     return out
 
 

@@ -110,14 +110,14 @@ MAXPOOL = _pool(
     "MaxPool",
     _max,
     "the maximum over each kernel window (padding never wins)",
-    lambda c, g: [c.op("maxpool_grad", [c.inputs[0], c.node, g], **c.attrs)],
+    lambda c, g: [c.x[0].f("maxpool_grad", c.y, g, **c.attrs)],
 )
 AVGPOOL = _pool(
     "avgpool",
     "AveragePool",
     _avg,
     "the mean over each kernel window; count_include_pad=1 divides by the full kernel size, as PyTorch",
-    lambda c, g: [c.op("avgpool_grad", [g, c.inputs[0]], **c.attrs)],
+    lambda c, g: [g.f("avgpool_grad", c.x[0], **c.attrs)],
     extra_attrs={"count_include_pad": 1},
     extra_samples=[
         ((1, 2, 7, 5), {"kernel": (3, 3), "stride": (2, 2), "pads": (1, 1, 1, 1), "count_include_pad": 0})
@@ -149,7 +149,7 @@ GLOBAL_AVGPOOL = register(
         samples=lambda rng: [Sample((randn(rng, *s),)) for s in [(2, 3, 4, 5), (1, 4, 7), (2, 2, 3, 1, 2)]],
         style=Style("pool", "global avg"),
         doc="the mean over all spatial dims: [N, C, *spatial] -> [N, C, 1, ...]",
-        grad=lambda c, g: [_global_avgpool_grad(c, c.v(g), c.x[0])],
+        grad=lambda c, g: [_global_avgpool_grad(c, g, c.x[0])],
     )
 )
 

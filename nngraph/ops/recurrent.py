@@ -165,7 +165,7 @@ CAUSAL_FILL = register(
         ],
         style=Style("shape", "causal mask"),
         doc="x[..., i, j] set to value (default -inf) where j > i: the causal mask of attention scores",
-        grad=lambda c, g: [c.op("causal_fill", [g], value=0.0)],
+        grad=lambda c, g: [g.f("causal_fill", value=0.0)],
     )
 )
 

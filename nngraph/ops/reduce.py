@@ -30,14 +30,19 @@ def _reduced(t: TensorType, axes, keepdims: int, what: str) -> tuple:
     return tuple((1 if i in ax else d) for i, d in enumerate(t.shape) if keepdims or i not in ax)
 
 
-def _back_to(c, g: str) -> str:
+def _back_to(c, g):
     """The upstream gradient of a reduction, with the reduced axes restored as 1s, broadcast to x."""
-    x = c.inputs[0]
+    x = c.x[0]
+    return _unreduced(c, g).f("broadcast_like", x)
+
+
+def _unreduced(c, v):
+    """v (at the reduction's output shape) with the reduced axes put back as 1s."""
     if not c.attrs["keepdims"]:
-        ax = _axes(c.type(x), c.attrs["axes"], "reduce")
+        ax = _axes(c.x[0].type, c.attrs["axes"], "reduce")
         if ax:
-            g = c.op("unsqueeze", [g], axes=ax)
-    return c.op("broadcast_like", [g, x])
+            return v.f("unsqueeze", axes=ax)
+    return v
 
 
 def _reduce(name: str, onnx_op: str, ref, grad, axes_as_input: bool) -> Op:
@@ -85,28 +90,18 @@ def _sum_grad(c, g):
 
 
 def _mean_grad(c, g):
-    x = c.inputs[0]
-    n = c.op("dim_size", [x], axes=_axes(c.type(x), c.attrs["axes"], "reduce_mean"), dtype=c.type(x).dtype)
-    return [c.op("div", [_back_to(c, g), n])]
+    x = c.x[0]
+    n = x.f("dim_size", axes=_axes(x.type, c.attrs["axes"], "reduce_mean"), dtype=x.type.dtype)
+    return [_back_to(c, g) / n]
 
 
 def _max_grad(c, g):
     """Shared evenly among the elements equal to the maximum, as torch.amax does (each tie
     taking all of it made k ties k times the gradient)."""
-    x = c.inputs[0]
-    y = _back_to_value(c)
-    hit = c.op("cast", [c.op("equal", [x, y])], to=c.type(x).dtype)
-    ties = c.op("reduce_sum", [hit], axes=c.attrs["axes"], keepdims=1)
-    return [c.op("mul", [_back_to(c, g), c.op("div", [hit, ties])])]
-
-
-def _back_to_value(c) -> str:
-    y = c.node
-    if not c.attrs["keepdims"]:
-        ax = _axes(c.type(c.inputs[0]), c.attrs["axes"], "reduce_max")
-        if ax:
-            y = c.op("unsqueeze", [y], axes=ax)
-    return y
+    x = c.x[0]
+    hit = x.mask("equal", _unreduced(c, c.y))
+    ties = hit.f("reduce_sum", axes=c.attrs["axes"], keepdims=1)
+    return [_back_to(c, g) * (hit / ties)]
 
 
 REDUCE_SUM = _reduce("reduce_sum", "ReduceSum", np.sum, _sum_grad, axes_as_input=True)
@@ -245,7 +240,7 @@ UNSQUEEZE = register(
         ],
         Style("shape", "unsqueeze"),
         "insert size-1 axes",
-        lambda c, g: [c.op("reshape_like", [g, c.inputs[0]])],
+        lambda c, g: [g.f("reshape_like", c.x[0])],
     )
 )
 
@@ -290,7 +285,7 @@ BROADCAST_LIKE = register(
         ],
         Style("shape", "broadcast"),
         "x broadcast to the shape of `like` (known at run time)",
-        lambda c, g: [c.unbroadcast(g, c.inputs[0]), None],
+        lambda c, g: [c.unbroadcast(g, c.x[0]), None],
     )
 )
 
@@ -309,7 +304,7 @@ RESHAPE_LIKE = register(
         ],
         Style("shape", "reshape"),
         "x reshaped to the shape of `like` (known at run time)",
-        lambda c, g: [c.op("reshape_like", [g, c.inputs[0]]), None],
+        lambda c, g: [g.f("reshape_like", c.x[0]), None],
     )
 )
 
@@ -348,12 +343,11 @@ def _sce_ref(xs, attrs):
 
 def _sce_grad(c, g):
     """The closed form: (softmax(logits) - one_hot(labels)) * g / rows."""
-    logits, labels = c.inputs
-    t = c.type(logits)
-    p = c.op("softmax", [logits], axis=-1)
-    diff = c.op("sub", [p, c.op("one_hot", [labels], depth=t.shape[-1], dtype=t.dtype)])
-    rows = c.op("dim_size", [logits], axes=tuple(range(t.rank - 1)), dtype=t.dtype)
-    return [c.op("mul", [diff, c.op("div", [g, rows])]), None]
+    logits, labels = c.x
+    t = logits.type
+    diff = logits.f("softmax", axis=-1) - labels.f("one_hot", depth=t.shape[-1], dtype=t.dtype)
+    rows = logits.f("dim_size", axes=tuple(range(t.rank - 1)), dtype=t.dtype)
+    return [diff * (g / rows), None]
 
 
 SOFTMAX_CROSS_ENTROPY = register(

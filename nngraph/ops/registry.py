@@ -56,8 +56,9 @@ class Op:
     lower(ctx, in_names, attrs, in_types, out_type) -> ONNX name of the result.
     reference(arrays, attrs) -> np.ndarray, the independent NumPy semantics.
     samples(rng) -> list[Sample] exercises the op in tests (several shapes).
-    grad(ctx, g) -> one gradient (node or V) per input, None for an input that takes none; or
-      NO_GRADIENT; or None where `decompose` says how to build the op from others.
+    grad(ctx, g) -> one gradient per input, written in the V algebra (g is a V, ctx a GradCtx),
+      None for an input that takes none; or NO_GRADIENT; or None where `decompose` says how to
+      build the op from others.
     decompose(emitter, inputs, attrs) -> the op's value built from other operators: autodiff
       differentiates that (a composite whose fused lowering has no closed-form gradient).
     """

@@ -38,7 +38,7 @@ def _samples(rng, cases) -> list[Sample]:
 
 
 #: the gradient of an op that only rearranges elements: g put back into the input's shape
-_reshape_back = lambda c, g: [c.op("reshape_like", [g, c.inputs[0]])]
+_reshape_back = lambda c, g: [g.f("reshape_like", c.x[0])]
 
 
 # ---- flatten -------------------------------------------------------------------
@@ -175,7 +175,7 @@ TRANSPOSE = _op(
         ],
     ),
     "permute the dims: out.shape[i] = x.shape[perm[i]]",
-    lambda c, g: [c.op("transpose", [g], perm=tuple(int(i) for i in np.argsort(c.attrs["perm"])))],
+    lambda c, g: [g.f("transpose", perm=tuple(int(i) for i in np.argsort(c.attrs["perm"])))],
 )
 
 
@@ -208,18 +208,19 @@ def _concat_grad(c, g):
     """Each input's part of g, sliced out; bounds count from the front or, past a symbolic size, the
     back; a part between inputs of symbolic size is sliced at bounds read from the run-time shapes."""
     axis = c.attrs["axis"] % c.out_type.rank
-    sizes = [c.type(x).shape[axis] for x in c.inputs]
+    xs = c.x
+    sizes = [x.type.shape[axis] for x in xs]
     static = lambda ds: all(isinstance(d, int) for d in ds)
     out = []
-    for i, x in enumerate(c.inputs):
+    for i, x in enumerate(xs):
         before, own, after = sizes[:i], sizes[i : i + 1], sizes[i + 1 :]
         if not (static(before) or static(own + after)) or not (static(after) or static(before + own)):
-            out.append(c.op("concat_grad_part", [g, *c.inputs[: i + 1]], axis=axis))
+            out.append(g.f("concat_grad_part", *xs[: i + 1], axis=axis))
             continue
         start = sum(before) if static(before) else -sum(own + after)
         end = (-sum(after) or None) if static(after) else sum(before + own)
-        part = c.op("slice", [g], axis=axis, start=start, end=end, step=1)
-        out.append(part if c.type(part).shape == c.type(x).shape else c.op("reshape_like", [part, x]))
+        part = g.f("slice", axis=axis, start=start, end=end, step=1)
+        out.append(part if part.type.shape == x.type.shape else part.f("reshape_like", x))
     return out
 
 
@@ -366,7 +367,7 @@ SLICE = _op(
     _slice_ref,
     lambda rng: _samples(rng, [([shape], attrs) for shape, attrs in _SLICE_CASES]),
     "x[start:end:step] along one axis, with Python's clamping of negative and out-of-range bounds",
-    lambda c, g: [c.op("slice_grad", [g, c.inputs[0]], **c.attrs)],
+    lambda c, g: [g.f("slice_grad", c.x[0], **c.attrs)],
 )
 
 
