@@ -70,6 +70,14 @@ def axis_of(t: TensorType, axis: int, what: str) -> int:
     return axis % t.rank
 
 
+def count_at_1(dims) -> int:
+    """The product of dims with every symbolic dim (batch, seq...) taken as 1: a FLOP count at batch 1."""
+    n = 1
+    for d in dims:
+        n *= d if isinstance(d, int) else 1
+    return n
+
+
 def randn(rng: np.random.Generator, *shape: int, dtype=np.float32) -> np.ndarray:
     return rng.standard_normal(shape).astype(dtype)
 

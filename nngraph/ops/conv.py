@@ -10,6 +10,7 @@ from nngraph.core.types import TensorType
 from nngraph.errors import ShapeError
 from nngraph.ops.common import (
     conv_transpose_to,
+    count_at_1,
     crop_spatial,
     group_taps,
     need_float,
@@ -122,6 +123,11 @@ def _grad(c, g):
     return [gx, gw, *gb]
 
 
+def _flops(ts: list[TensorType], attrs: dict, out: TensorType) -> int:
+    """Each output element is a dot product over its group's channels times the kernel."""
+    return 2 * count_at_1(out.shape) * count_at_1(ts[1].shape[1:])
+
+
 CONV = register(
     Op(
         name="conv",
@@ -134,6 +140,8 @@ CONV = register(
         style=Style("conv", "conv"),
         doc="N-d convolution of x[N, C, *spatial] with w[out, C/groups, *kernel], plus an optional bias",
         grad=_grad,
+        flops=_flops,
+        internal=True,  # called through the conv1d / conv2d / conv3d layers
     )
 )
 
@@ -246,6 +254,7 @@ CONV_GRAD_INPUT = register(
         style=Style("conv", "conv grad x"),
         doc="the input gradient of conv: g [N, out, *o] through w, transposed, to x's shape (x: shape only)",
         grad=NO_GRADIENT,
+        internal=True,
     )
 )
 
@@ -261,5 +270,6 @@ CONV_GRAD_WEIGHT = register(
         style=Style("conv", "conv grad w"),
         doc="the weight gradient of conv: each weight tap is the sum over batch and positions of g x window",
         grad=NO_GRADIENT,
+        internal=True,
     )
 )

@@ -7,7 +7,7 @@ from onnx import helper
 
 from nngraph.core.types import INTS, TensorType, onnx_elem_type
 from nngraph.errors import ShapeError
-from nngraph.ops.common import broadcast_shapes, need_float, need_rank, randn, same_dtype
+from nngraph.ops.common import broadcast_shapes, count_at_1, need_float, need_rank, randn, same_dtype
 from nngraph.ops.registry import NO_GRADIENT, REQUIRED, Op, Sample, Style, register
 
 
@@ -72,6 +72,11 @@ def _matmul_grad(c, g):
     return [back(da, a2, a), back(db, b2, b)]
 
 
+def _matmul_flops(ts: list[TensorType], attrs: dict, out: TensorType) -> int:
+    """Each output element is a dot product of length k, the left operand's last dim."""
+    return 2 * count_at_1(out.shape) * count_at_1(ts[0].shape[-1:])
+
+
 MATMUL = register(
     Op(
         name="matmul",
@@ -84,6 +89,7 @@ MATMUL = register(
         style=Style("linear", "@"),
         doc="a @ b with NumPy semantics: batch dims broadcast, vectors promoted",
         grad=_matmul_grad,
+        flops=_matmul_flops,
     )
 )
 
@@ -191,6 +197,7 @@ EMBEDDING_GRAD = register(
         style=Style("embed", "embed grad"),
         doc="the gradient of a table lookup: rows of g added into a [num, dim] zero table at indices",
         grad=NO_GRADIENT,
+        internal=True,
     )
 )
 
@@ -233,6 +240,12 @@ def _gemm_grad(c, g):
     return out
 
 
+def _gemm_flops(ts: list[TensorType], attrs: dict, out: TensorType) -> int:
+    """Each output element is a dot product of length k (A's rows when transA, else its columns)."""
+    a = ts[0]
+    return 2 * count_at_1(out.shape) * count_at_1(a.shape[:1] if attrs.get("transA") else a.shape[-1:])
+
+
 GEMM = register(
     Op(
         name="gemm",
@@ -249,5 +262,7 @@ GEMM = register(
         style=Style("linear", "gemm"),
         doc="alpha * A' B' + beta * C (ONNX Gemm), made by the fuse_gemm pass",
         grad=_gemm_grad,
+        flops=_gemm_flops,
+        internal=True,
     )
 )

@@ -12,6 +12,7 @@ import numpy as np
 from nngraph.core.types import DTYPES, TensorType, onnx_elem_type
 from nngraph.errors import ShapeError
 from nngraph.ops.common import broadcast_shapes, need_float, randn, same_dtype
+from nngraph.ops.identities import passthrough
 from nngraph.ops.registry import NO_GRADIENT, Op, Sample, Style, register
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
@@ -215,5 +216,6 @@ CAST = register(
         Style("elementwise", "cast"),
         "convert to another dtype",
         _cast_grad,
+        identities=(passthrough,),  # a cast to the dtype it has
     )
 )

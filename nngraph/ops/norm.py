@@ -7,6 +7,7 @@ import numpy as np
 from nngraph.core.types import TensorType
 from nngraph.errors import ShapeError
 from nngraph.ops.common import need_float, need_rank, randn, same_dtype
+from nngraph.ops.identities import passthrough
 from nngraph.ops.registry import Op, Sample, Style, register
 
 
@@ -73,6 +74,7 @@ BATCHNORM = register(
         style=Style("norm", "batchnorm"),
         doc="(x - mean) / sqrt(var + eps) * scale + bias over channel axis 1, running statistics given",
         grad=_batchnorm_grad,
+        no_grad_inputs=(3, 4),  # the running mean and variance
     )
 )
 
@@ -143,6 +145,7 @@ BATCHNORM_TRAIN = register(
         doc="(x - mean) / sqrt(var + eps) * scale + bias, where mean and var are x's own (biased) "
         "statistics over all axes but 1",
         grad=_bn_train_grad,
+        internal=True,
     )
 )
 
@@ -226,5 +229,6 @@ DROPOUT = register(
         style=Style("regularize", "dropout"),
         doc="zero elements with probability p while training; the identity at inference",
         grad=lambda c, g: [g],
+        identities=(passthrough,),  # the op is the inference form: training builds a mask instead
     )
 )

@@ -355,6 +355,7 @@ def _grad_op(name: str, inputs, x_at: int, lower, reference, doc: str, extra_att
             style=Style("pool", name.replace("_", " ")),
             doc=doc,
             grad=NO_GRADIENT,
+            internal=True,
         )
     )
 

@@ -8,6 +8,7 @@ import numpy as np
 from nngraph.core.types import DTYPES, INTS, TensorType, onnx_elem_type
 from nngraph.errors import ShapeError
 from nngraph.ops.common import broadcast_shapes, need_float, randn
+from nngraph.ops.identities import passthrough
 from nngraph.ops.registry import NO_GRADIENT, REQUIRED, Op, Sample, Style, register
 
 
@@ -81,6 +82,8 @@ def _reduce(name: str, onnx_op: str, ref, grad, axes_as_input: bool) -> Op:
             Style("reduce", name),
             f"{name} over axes (all when none)",
             grad,
+            attr_kinds={"axes": "ints"},
+            attr_limits={"keepdims": "in [0, 1]"},
         )
     )
 
@@ -141,6 +144,7 @@ DIM_SIZE = register(
         Style("shape", "size"),
         "the number of elements over axes, as a float scalar (symbolic dims known at run time)",
         NO_GRADIENT,
+        internal=True,
     )
 )
 
@@ -169,6 +173,7 @@ ARGMAX = register(
         Style("reduce", "argmax"),
         "index of the largest value along an axis (the first on ties)",
         NO_GRADIENT,
+        attr_limits={"keepdims": "in [0, 1]"},
     )
 )
 
@@ -205,6 +210,8 @@ ONE_HOT = register(
         Style("shape", "one-hot"),
         "one-hot rows for integer labels (labels out of range give zero rows)",
         NO_GRADIENT,
+        attr_kinds={"depth": "int"},
+        attr_limits={"depth": ">= 1"},
     )
 )
 
@@ -241,6 +248,7 @@ UNSQUEEZE = register(
         Style("shape", "unsqueeze"),
         "insert size-1 axes",
         lambda c, g: [g.f("reshape_like", c.x[0])],
+        attr_kinds={"axes": "ints"},
     )
 )
 
@@ -286,6 +294,8 @@ BROADCAST_LIKE = register(
         Style("shape", "broadcast"),
         "x broadcast to the shape of `like` (known at run time)",
         lambda c, g: [c.unbroadcast(g, c.x[0]), None],
+        internal=True,
+        identities=(passthrough,),  # shapes that already agree
     )
 )
 
@@ -305,6 +315,8 @@ RESHAPE_LIKE = register(
         Style("shape", "reshape"),
         "x reshaped to the shape of `like` (known at run time)",
         lambda c, g: [g.f("reshape_like", c.x[0]), None],
+        internal=True,
+        identities=(passthrough,),  # shapes that already agree
     )
 )
 
@@ -366,5 +378,6 @@ SOFTMAX_CROSS_ENTROPY = register(
         Style("loss", "cross entropy"),
         "mean cross entropy of logits [..., C] and integer labels (ONNX SoftmaxCrossEntropyLoss)",
         _sce_grad,
+        internal=True,
     )
 )

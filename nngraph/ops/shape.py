@@ -10,12 +10,14 @@ from onnx import helper
 from nngraph.core.types import TensorType, onnx_elem_type
 from nngraph.errors import ShapeError
 from nngraph.ops.common import axis_of, dim_add, dims_prod, dims_sum, paren, randn, same_dtype
+from nngraph.ops.identities import Rebuild, Rewire, Same
 from nngraph.ops.registry import NO_GRADIENT, REQUIRED, Op, Sample, Style, register
 
 INT64_MAX, INT64_MIN = 2**63 - 1, -(2**63)
 
 
-def _op(name: str, inputs, attrs, infer, lower, reference, samples, doc: str, grad) -> Op:
+def _op(name: str, inputs, attrs, infer, lower, reference, samples, doc: str, grad, **fields) -> Op:
+    """Register a shape operator; `fields` are further record fields (internal, attr_kinds, ...)."""
     return register(
         Op(
             name=name,
@@ -28,6 +30,7 @@ def _op(name: str, inputs, attrs, infer, lower, reference, samples, doc: str, gr
             style=Style("shape", name),
             doc=doc,
             grad=grad,
+            **fields,
         )
     )
 
@@ -122,6 +125,20 @@ def _reshape_infer(ts: list[TensorType], attrs: dict) -> TensorType:
     return x.with_shape(out)
 
 
+def _reshape_chain(graph, n):
+    """reshape(reshape or flatten(x)) reads x itself, where the inner node feeds only it (and is no
+    output) and the target copies no input dim (a 0 would mean the inner node's dim)."""
+    src = graph.node(n)["inputs"][0]
+    if (
+        graph.node(src)["op"] in ("reshape", "flatten")
+        and graph.consumers(src) == [n]
+        and src not in graph.outputs.values()
+        and 0 not in graph.node(n)["attrs"]["shape"]
+    ):
+        return Rewire([graph.node(src)["inputs"][0]])
+    return None
+
+
 RESHAPE = _op(
     "reshape",
     ("x",),
@@ -143,6 +160,7 @@ RESHAPE = _op(
     ),
     "change the shape, same elements in order: 0 copies the input dim, one -1 is inferred",
     _reshape_back,
+    identities=(_reshape_chain,),
 )
 
 
@@ -157,6 +175,17 @@ def _transpose_infer(ts: list[TensorType], attrs: dict) -> TensorType:
             expected=f"each of 0..{x.rank - 1} exactly once",
         )
     return x.with_shape(x.shape[p] for p in perm)
+
+
+def _transpose_pair(graph, n):
+    """transpose(transpose(x)) is x where the perms cancel, else one transpose by the composed perm."""
+    inner = graph.node(graph.node(n)["inputs"][0])
+    if inner["op"] != "transpose":
+        return None
+    perm = tuple(inner["attrs"]["perm"][p] for p in graph.node(n)["attrs"]["perm"])
+    if perm == tuple(range(len(perm))):
+        return Same(inner["inputs"][0])
+    return Rebuild("transpose", [inner["inputs"][0]], {"perm": perm})
 
 
 TRANSPOSE = _op(
@@ -176,6 +205,8 @@ TRANSPOSE = _op(
     ),
     "permute the dims: out.shape[i] = x.shape[perm[i]]",
     lambda c, g: [g.f("transpose", perm=tuple(int(i) for i in np.argsort(c.attrs["perm"])))],
+    attr_kinds={"perm": "ints"},
+    identities=(_transpose_pair,),
 )
 
 
@@ -273,6 +304,7 @@ CONCAT_GRAD_PART = _op(
     _part_samples,
     "the gradient of concat for its last listed input: g's part along axis after the inputs before it",
     NO_GRADIENT,
+    internal=True,
 )
 
 
@@ -294,6 +326,7 @@ CONCAT = _op(
     ),
     "join tensors along one axis; all other dims must match",
     _concat_grad,
+    attr_kinds={"axis": "int"},
 )
 
 
@@ -368,6 +401,7 @@ SLICE = _op(
     lambda rng: _samples(rng, [([shape], attrs) for shape, attrs in _SLICE_CASES]),
     "x[start:end:step] along one axis, with Python's clamping of negative and out-of-range bounds",
     lambda c, g: [g.f("slice_grad", c.x[0], **c.attrs)],
+    attr_kinds={"axis": "int", "start": "int", "end": "int"},
 )
 
 
@@ -477,4 +511,5 @@ SLICE_GRAD = _op(
     _slice_grad_samples,
     "the gradient of slice: g placed where x[start:end:step] was taken along axis, zeros elsewhere",
     NO_GRADIENT,
+    internal=True,
 )
