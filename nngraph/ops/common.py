@@ -234,6 +234,11 @@ def crop_spatial(xp: np.ndarray, pads) -> np.ndarray:
 # ---- lowering helpers for backward window ops ----------------------------------
 
 
+def run_time_dim(ctx, x: str, axis: int) -> str:
+    """x.shape[axis] read at run time, as an int64 [1] (ONNX Shape, Gather)."""
+    return ctx.emit("Gather", [ctx.emit("Shape", [x]), ctx.ints([axis])], axis=0)
+
+
 def conv_transpose_to(ctx, g: str, w: str, x: str, x_type, kernel, stride, pads, dilation, group: int) -> str:
     """ConvTranspose(g, w) cut or zero-extended to x's spatial size: the input gradient of a window op.
 
