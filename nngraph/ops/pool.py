@@ -90,6 +90,7 @@ def _pool(name: str, onnx_op: str, reduce, doc: str, grad, extra_attrs=None, ext
             style=Style("pool", name),
             doc=doc,
             grad=grad,
+            attr_kinds={"kernel": "ints", "stride": "ints", "pads": "ints"},  # an int or one per spatial dim
         )
     )
 

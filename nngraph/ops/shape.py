@@ -157,6 +157,7 @@ RESHAPE = shape_op(
     ),
     "change the shape, same elements in order: 0 copies the input dim, one -1 is inferred",
     _reshape_back,
+    attr_kinds={"shape": "ints"},
     identities=(_reshape_chain,),
 )
 
