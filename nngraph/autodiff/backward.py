@@ -45,6 +45,10 @@ class GradCtx(Emitter):
             f"gradient rule of {self.graph.node(self.node)['op']} built a bad {op}: {err}"
         ) from None
 
+    def unbroadcast(self, g: str | V, to: str | V) -> V:
+        """The emitter's unbroadcast, as the V a rule returns."""
+        return self.v(super().unbroadcast(g, to))
+
     @property
     def x(self) -> list[V]:
         return [self.v(i) for i in self.inputs]

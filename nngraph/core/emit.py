@@ -116,12 +116,12 @@ class Emitter:
     def type(self, nid: str | V) -> TensorType:
         return self.graph.type(str(nid))
 
-    def unbroadcast(self, g: str | V, to: str | V) -> V:
+    def unbroadcast(self, g: str | V, to: str | V) -> str:
         """Sum `g` over the axes along which `to` was broadcast, back to `to`'s shape."""
         g, to = str(g), str(to)
         gt, tt = self.type(g), self.type(to)
         if gt.shape == tt.shape:
-            return self.v(g)
+            return g
         lead = gt.rank - tt.rank
         axes = list(range(lead)) + [
             lead + i for i, d in enumerate(tt.shape) if d == 1 and gt.shape[lead + i] != 1
@@ -130,7 +130,7 @@ class Emitter:
             g = self.op("reduce_sum", [g], axes=tuple(axes), keepdims=0)
         if self.type(g).shape != tt.shape:
             g = self.op("reshape_like", [g, to])
-        return self.v(g)
+        return g
 
 
 def backward_span(span: Span | None) -> Span | None:
