@@ -26,8 +26,10 @@ from nngraph.ops.registry import NO_GRADIENT
 class GradCtx(Emitter):
     """What a gradient rule sees: the forward node, and an emitter of backward nodes.
 
-    `ctx.x` and `ctx.y` are the forward inputs and output as V expressions; `ctx.v(nid)` wraps any
-    node; `ctx.op`, `ctx.const` and `ctx.unbroadcast` add nodes under `grad/NODE/`.
+    A rule is called as `grad(ctx, g)` with the upstream gradient `g` a V expression, and returns
+    one V (or None) per input. `ctx.x` and `ctx.y` are the forward inputs and output as V
+    expressions; `ctx.v(nid)` wraps any node; `ctx.op`, `ctx.const` and `ctx.unbroadcast` add nodes
+    under `grad/NODE/`.
     """
 
     def __init__(self, graph: Graph, node: str):
@@ -42,6 +44,10 @@ class GradCtx(Emitter):
         raise AssertionError(
             f"gradient rule of {self.graph.node(self.node)['op']} built a bad {op}: {err}"
         ) from None
+
+    def unbroadcast(self, g: str | V, to: str | V) -> V:
+        """The emitter's unbroadcast, as the V a rule returns."""
+        return self.v(super().unbroadcast(g, to))
 
     @property
     def x(self) -> list[V]:
@@ -111,7 +117,7 @@ def reverse(
                 raise NotImplementedError(f"operator '{op.name}' has no gradient rule")
             result = _through_decomposition(ctx, op, total)
         else:
-            result = op.grad(ctx, total)
+            result = op.grad(ctx, ctx.v(total))
         for inp, gi in zip(d["inputs"], result, strict=True):
             gi = None if gi is None else str(gi)
             if gi is None or inp not in active or not differentiable(graph.type(inp)):

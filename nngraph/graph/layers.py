@@ -403,48 +403,20 @@ def reshape(ctx: LayerCtx, xs: list[str], a: dict) -> str:
 
 
 # ---- every other primitive operator is a layer as it is ------------------------------
-
-_ATTR_KINDS = {
-    "axis": "int",
-    "start": "int",
-    "end": "int",
-    "step": "int",
-    "perm": "ints",
-    "p": "float",
-    "alpha": "float",
-    "eps": "float",
-    "approximate": "choice:none|tanh",
-    "axes": "ints",
-    "keepdims": "int",
-    "depth": "int",
-}
-_ATTR_LIMITS = {"keepdims": "in [0, 1]", "depth": ">= 1"}
-_WRAPPED_OPS = {"conv", "maxpool", "avgpool", "batchnorm", "layernorm", "embedding", "reshape", "dropout"}
-#: Operators the compiler makes for itself (gradients, fusions, the pieces of sequence layers):
-#: not layers a .nn file calls.
-_INTERNAL_OPS = {
-    "batchnorm_train",
-    "broadcast_like",
-    "causal_fill",
-    "conv_patches",
-    "dim_size",
-    "gemm",
-    "positions",
-    "recurrent",
-    "reshape_like",
-    "sinusoid",
-    "softmax_cross_entropy",
-}
+#
+# What a .nn call may pass comes from the operator's record: `internal` ops are not layers,
+# `attr_kind` / `attr_limits` say how each attribute is written and checked.
 
 
 def _primitive(op: registry.Op) -> LayerDef:
     params = []
     for attr, default in op.attrs.items():
-        kind = _ATTR_KINDS.get(attr) or (
-            "float" if isinstance(default, float) else "int" if isinstance(default, int) else "str"
-        )
         required = default is registry.REQUIRED
-        params.append(ArgSpec(attr, kind, None if required else default, required, _ATTR_LIMITS.get(attr)))
+        params.append(
+            ArgSpec(
+                attr, op.attr_kind(attr), None if required else default, required, op.attr_limits.get(attr)
+            )
+        )
     variadic = any(i.startswith("*") for i in op.inputs)
     n = None if variadic else len([i for i in op.inputs if not i.endswith("?")])
 
@@ -463,7 +435,6 @@ def all_layers() -> dict[str, LayerDef]:
     from nngraph.graph import losses, sequence  # noqa: F401  (register the loss, metric and sequence layers)
 
     for name, op in registry.all_ops().items():
-        internal = name in _INTERNAL_OPS or "_grad" in name
-        if name not in _WRAPPED_OPS and name not in LAYERS and not internal:
+        if name not in LAYERS and not op.internal:  # a layer of the op's own name wraps it
             LAYERS[name] = _primitive(op)
     return LAYERS

@@ -16,4 +16,5 @@ from nngraph.ops import (  # noqa: F401  (each family registers its records)
     recurrent,
     reduce,
     shape,
+    slicing,
 )

@@ -9,13 +9,15 @@ import numpy as np
 from nngraph.core.types import TensorType
 from nngraph.errors import ShapeError
 from nngraph.ops.common import axis_of, need_float, randn
+from nngraph.ops.identities import passthrough
 from nngraph.ops.registry import Op, Sample, Style, register
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 
 
-def _unary(name: str, ref, lower, doc: str, grad, attrs=None, attr_samples=({},), check=None) -> Op:
-    """Register a shape-preserving float op; `check(t, attrs)` adds attribute checks.
+def _unary(name: str, ref, lower, doc: str, grad, attrs=None, attr_samples=({},), check=None, **fields) -> Op:
+    """Register a shape-preserving float op; `check(t, attrs)` adds attribute checks; `fields` are
+    further record fields (attr_kinds, identities, ...).
 
     grad(ctx, g, x, y) -> the input's gradient, from the upstream gradient g, the input x and
     the output y (all V expressions; reusing y saves recomputing the op).
@@ -47,7 +49,8 @@ def _unary(name: str, ref, lower, doc: str, grad, attrs=None, attr_samples=({},)
             samples=samples,
             style=Style("activation", name),
             doc=doc,
-            grad=lambda c, g: [grad(c, c.v(g), c.x[0], c.y)],
+            grad=lambda c, g: [grad(c, g, c.x[0], c.y)],
+            **fields,
         )
     )
 
@@ -151,6 +154,7 @@ GELU = _unary(
     attrs={"approximate": "none"},
     attr_samples=({}, {"approximate": "tanh"}),
     check=_check_gelu,
+    attr_kinds={"approximate": "choice:none|tanh"},
 )
 SILU = _unary(
     "silu",
@@ -185,4 +189,5 @@ IDENTITY = _unary(
     lambda ctx, xs, attrs, in_types, out_type: xs[0],
     "x unchanged",
     lambda c, g, x, y: g,
+    identities=(passthrough,),
 )

@@ -70,6 +70,14 @@ def axis_of(t: TensorType, axis: int, what: str) -> int:
     return axis % t.rank
 
 
+def count_at_1(dims) -> int:
+    """The product of dims with every symbolic dim (batch, seq...) taken as 1: a FLOP count at batch 1."""
+    n = 1
+    for d in dims:
+        n *= d if isinstance(d, int) else 1
+    return n
+
+
 def randn(rng: np.random.Generator, *shape: int, dtype=np.float32) -> np.ndarray:
     return rng.standard_normal(shape).astype(dtype)
 
@@ -224,6 +232,11 @@ def crop_spatial(xp: np.ndarray, pads) -> np.ndarray:
 
 
 # ---- lowering helpers for backward window ops ----------------------------------
+
+
+def run_time_dim(ctx, x: str, axis: int) -> str:
+    """x.shape[axis] read at run time, as an int64 [1] (ONNX Shape, Gather)."""
+    return ctx.emit("Gather", [ctx.emit("Shape", [x]), ctx.ints([axis])], axis=0)
 
 
 def conv_transpose_to(ctx, g: str, w: str, x: str, x_type, kernel, stride, pads, dilation, group: int) -> str:

@@ -10,6 +10,7 @@ from nngraph.core.types import TensorType
 from nngraph.errors import ShapeError
 from nngraph.ops.common import (
     conv_transpose_to,
+    count_at_1,
     crop_spatial,
     group_taps,
     need_float,
@@ -115,15 +116,16 @@ def _samples(rng: np.random.Generator) -> list[Sample]:
 
 def _grad(c, g):
     """dx by a transposed convolution, dw by patches times g, db by summing g."""
-    x, w = c.inputs[:2]
-    gx = c.op("conv_grad_input", [g, w, x], **c.attrs)
-    gw = c.op("conv_grad_weight", [x, g], kernel=tuple(c.type(w).shape[2:]), **c.attrs)
-    gb = (
-        [c.op("reduce_sum", [g], axes=(0, *range(2, c.out_type.rank)), keepdims=0)]
-        if len(c.inputs) > 2
-        else []
-    )
+    x, w = c.x[:2]
+    gx = g.f("conv_grad_input", w, x, **c.attrs)
+    gw = x.f("conv_grad_weight", g, kernel=tuple(w.type.shape[2:]), **c.attrs)
+    gb = [g.sum((0, *range(2, c.out_type.rank)))] if len(c.inputs) > 2 else []
     return [gx, gw, *gb]
+
+
+def _flops(ts: list[TensorType], attrs: dict, out: TensorType) -> int:
+    """Each output element is a dot product over its group's channels times the kernel."""
+    return 2 * count_at_1(out.shape) * count_at_1(ts[1].shape[1:])
 
 
 CONV = register(
@@ -138,6 +140,8 @@ CONV = register(
         style=Style("conv", "conv"),
         doc="N-d convolution of x[N, C, *spatial] with w[out, C/groups, *kernel], plus an optional bias",
         grad=_grad,
+        flops=_flops,
+        internal=True,  # called through the conv1d / conv2d / conv3d layers
     )
 )
 
@@ -250,6 +254,7 @@ CONV_GRAD_INPUT = register(
         style=Style("conv", "conv grad x"),
         doc="the input gradient of conv: g [N, out, *o] through w, transposed, to x's shape (x: shape only)",
         grad=NO_GRADIENT,
+        internal=True,
     )
 )
 
@@ -265,5 +270,6 @@ CONV_GRAD_WEIGHT = register(
         style=Style("conv", "conv grad w"),
         doc="the weight gradient of conv: each weight tap is the sum over batch and positions of g x window",
         grad=NO_GRADIENT,
+        internal=True,
     )
 )

@@ -135,6 +135,7 @@ CONV_PATCHES = register(
         style=Style("conv", "patches"),
         doc="x's convolution windows as P[C*K, *out, N]: P[(c, k), o, n] = x_padded[n, c, o*stride + k*dilation]",
         grad=NO_GRADIENT,
+        internal=True,
     )
 )
 
@@ -198,5 +199,6 @@ CONV_GEMM_GRAD_WEIGHT = register(
         style=Style("conv", "conv grad w (gemm)"),
         doc="conv's weight gradient from patches: dw[o, c, k] = sum over n, out of g[n, o, out] P[(c, k), out, n]",
         grad=NO_GRADIENT,
+        internal=True,
     )
 )

@@ -7,10 +7,11 @@ import numpy as np
 from nngraph.core.types import TensorType
 from nngraph.errors import ShapeError
 from nngraph.ops.common import broadcast_shapes, randn, same_dtype
+from nngraph.ops.identities import unit
 from nngraph.ops.registry import Op, Sample, Style, register
 
 
-def _binary(name: str, symbol: str, onnx_op: str, ref, grad) -> Op:
+def _binary(name: str, symbol: str, onnx_op: str, ref, grad, identities=()) -> Op:
     def infer(ts: list[TensorType], attrs: dict) -> TensorType:
         dt = same_dtype(ts, symbol)
         if dt == "bool":
@@ -44,15 +45,15 @@ def _binary(name: str, symbol: str, onnx_op: str, ref, grad) -> Op:
             samples=samples,
             style=Style("elementwise", symbol),
             doc=f"a {symbol} b with NumPy broadcasting",
-            grad=lambda c, g: [
-                c.unbroadcast(d, x) for d, x in zip(grad(c, c.v(g), *c.x), c.inputs, strict=True)
-            ],
+            grad=lambda c, g: [c.unbroadcast(d, x) for d, x in zip(grad(c, g, *c.x), c.x, strict=True)],
+            identities=identities,
         )
     )
 
 
 # grad(ctx, g, a, b) -> (da, db) at the output's shape; the record sums each back to its operand's shape
-ADD = _binary("add", "+", "Add", np.add, lambda c, g, a, b: (g, g))
-SUB = _binary("sub", "-", "Sub", np.subtract, lambda c, g, a, b: (g, -g))
-MUL = _binary("mul", "*", "Mul", np.multiply, lambda c, g, a, b: (g * b, g * a))
-DIV = _binary("div", "/", "Div", np.divide, lambda c, g, a, b: (ga := g / b, -(ga * c.y)))
+# identities: x+0, 0+x, x-0, x*1, 1*x, x/1 are x
+ADD = _binary("add", "+", "Add", np.add, lambda c, g, a, b: (g, g), (unit(1, 0.0), unit(0, 0.0)))
+SUB = _binary("sub", "-", "Sub", np.subtract, lambda c, g, a, b: (g, -g), (unit(1, 0.0),))
+MUL = _binary("mul", "*", "Mul", np.multiply, lambda c, g, a, b: (g * b, g * a), (unit(1, 1.0), unit(0, 1.0)))
+DIV = _binary("div", "/", "Div", np.divide, lambda c, g, a, b: (ga := g / b, -(ga * c.y)), (unit(1, 1.0),))

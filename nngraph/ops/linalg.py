@@ -7,7 +7,7 @@ from onnx import helper
 
 from nngraph.core.types import INTS, TensorType, onnx_elem_type
 from nngraph.errors import ShapeError
-from nngraph.ops.common import broadcast_shapes, need_float, need_rank, randn, same_dtype
+from nngraph.ops.common import broadcast_shapes, count_at_1, need_float, need_rank, randn, same_dtype
 from nngraph.ops.registry import NO_GRADIENT, REQUIRED, Op, Sample, Style, register
 
 
@@ -51,7 +51,7 @@ def _matmul_samples(rng: np.random.Generator) -> list[Sample]:
 def _matmul_grad(c, g):
     """da = g @ b^T, db = a^T @ g, summed over broadcast batch dims; vectors promoted as matmul does."""
     a, b = c.x
-    g, ra, rb = c.v(g), a.type.rank, b.type.rank
+    ra, rb = a.type.rank, b.type.rank
     a2 = a.f("reshape", shape=(1, -1)) if ra == 1 else a
     b2 = b.f("reshape", shape=(-1, 1)) if rb == 1 else b
     if ra == 1 or rb == 1:  # put back the axes matmul dropped from the result
@@ -66,10 +66,15 @@ def _matmul_grad(c, g):
         db = t(a2).f("matmul", g)
 
     def back(d, x2, x):  # summed over broadcast dims, then a promoted vector made a vector again
-        d = c.v(c.unbroadcast(d, x2))
+        d = c.unbroadcast(d, x2)
         return d if x2 is x else d.f("reshape_like", x)
 
     return [back(da, a2, a), back(db, b2, b)]
+
+
+def _matmul_flops(ts: list[TensorType], attrs: dict, out: TensorType) -> int:
+    """Each output element is a dot product of length k, the left operand's last dim."""
+    return 2 * count_at_1(out.shape) * count_at_1(ts[0].shape[-1:])
 
 
 MATMUL = register(
@@ -84,6 +89,7 @@ MATMUL = register(
         style=Style("linear", "@"),
         doc="a @ b with NumPy semantics: batch dims broadcast, vectors promoted",
         grad=_matmul_grad,
+        flops=_matmul_flops,
     )
 )
 
@@ -135,7 +141,7 @@ EMBEDDING = register(
         samples=_embedding_samples,
         style=Style("embed", "embed"),
         doc="rows of table[num, dim] picked by integer indices of any shape",
-        grad=lambda c, g: [c.op("embedding_grad", [g, c.inputs[1]], num=c.type(c.inputs[0]).shape[0]), None],
+        grad=lambda c, g: [g.f("embedding_grad", c.x[1], num=c.x[0].type.shape[0]), None],
     )
 )
 
@@ -191,6 +197,7 @@ EMBEDDING_GRAD = register(
         style=Style("embed", "embed grad"),
         doc="the gradient of a table lookup: rows of g added into a [num, dim] zero table at indices",
         grad=NO_GRADIENT,
+        internal=True,
     )
 )
 
@@ -223,16 +230,20 @@ def _gemm_ref(xs, attrs):
 
 def _gemm_grad(c, g):
     """Gradients through the unfused form: a @ b and the bias (rarely needed: fusion runs after autodiff)."""
-    a, b = c.inputs[0], c.inputs[1]
+    a, b = c.x[:2]
     ta, tb, alpha = c.attrs["transA"], c.attrs["transB"], c.attrs["alpha"]
-    ga_core = c.op("gemm", [g, b], transA=0, transB=1 - tb, alpha=alpha, beta=1.0)  # g @ B^T
-    gb_core = c.op("gemm", [a, g], transA=1 - ta, transB=0, alpha=alpha, beta=1.0)  # A^T @ g
-    ga = c.op("transpose", [ga_core], perm=(1, 0)) if ta else ga_core
-    gb = c.op("transpose", [gb_core], perm=(1, 0)) if tb else gb_core
-    out = [ga, gb]
+    ga = g.f("gemm", b, transA=0, transB=1 - tb, alpha=alpha, beta=1.0)  # g @ B^T
+    gb = a.f("gemm", g, transA=1 - ta, transB=0, alpha=alpha, beta=1.0)  # A^T @ g
+    out = [ga.f("transpose", perm=(1, 0)) if ta else ga, gb.f("transpose", perm=(1, 0)) if tb else gb]
     if len(c.inputs) == 3:
-        out.append(c.unbroadcast(c.op("mul", [g, c.const(c.attrs["beta"], g)]), c.inputs[2]))
+        out.append(c.unbroadcast(g * c.attrs["beta"], c.x[2]))
     return out
+
+
+def _gemm_flops(ts: list[TensorType], attrs: dict, out: TensorType) -> int:
+    """Each output element is a dot product of length k (A's rows when transA, else its columns)."""
+    a = ts[0]
+    return 2 * count_at_1(out.shape) * count_at_1(a.shape[:1] if attrs.get("transA") else a.shape[-1:])
 
 
 GEMM = register(
@@ -251,5 +262,7 @@ GEMM = register(
         style=Style("linear", "gemm"),
         doc="alpha * A' B' + beta * C (ONNX Gemm), made by the fuse_gemm pass",
         grad=_gemm_grad,
+        flops=_gemm_flops,
+        internal=True,
     )
 )

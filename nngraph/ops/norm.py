@@ -7,6 +7,7 @@ import numpy as np
 from nngraph.core.types import TensorType
 from nngraph.errors import ShapeError
 from nngraph.ops.common import need_float, need_rank, randn, same_dtype
+from nngraph.ops.identities import passthrough
 from nngraph.ops.registry import Op, Sample, Style, register
 
 
@@ -51,7 +52,7 @@ def _batchnorm_samples(rng: np.random.Generator) -> list[Sample]:
 def _batchnorm_grad(c, g):
     """Inference form: the statistics are constants, so y is affine in x; none flows to mean and var."""
     x, scale, bias, mean, var = c.x
-    g, r = c.v(g), x.type.rank
+    r = x.type.rank
     col = lambda v: v.f("reshape", shape=(-1,) + (1,) * (r - 2))  # [C] against [N, C, ...]
     inv = 1 / (var + c.attrs["eps"]).f("sqrt")
     axes = [0, *range(2, r)]
@@ -73,6 +74,7 @@ BATCHNORM = register(
         style=Style("norm", "batchnorm"),
         doc="(x - mean) / sqrt(var + eps) * scale + bias over channel axis 1, running statistics given",
         grad=_batchnorm_grad,
+        no_grad_inputs=(3, 4),  # the running mean and variance
     )
 )
 
@@ -114,7 +116,7 @@ def _bn_train_grad(c, g):
     a few passes run over the full tensor: sum(g) and sum(g * xc) (xc = x - mean(x), shared with the
     forward statistics), then dx = k * (g - mean(g) - xc * (mean(g * xc) / (var + eps)))."""
     x, scale, _, mean, var = c.x
-    g, r = c.v(g), x.type.rank
+    r = x.type.rank
     axes = [0, *range(2, r)]
     col = lambda v: v.f("reshape", shape=(1, -1) + (1,) * (r - 2))
     xc = x - col(mean)
@@ -143,6 +145,7 @@ BATCHNORM_TRAIN = register(
         doc="(x - mean) / sqrt(var + eps) * scale + bias, where mean and var are x's own (biased) "
         "statistics over all axes but 1",
         grad=_bn_train_grad,
+        internal=True,
     )
 )
 
@@ -173,7 +176,7 @@ def _layernorm_samples(rng: np.random.Generator) -> list[Sample]:
 def _layernorm_grad(c, g):
     """dx = rstd * (gh - mean(gh) - xhat * mean(gh * xhat)) with gh = g * scale, means over the last axis."""
     x, scale, _ = c.x
-    g, last = c.v(g), [x.type.rank - 1]
+    last = [x.type.rank - 1]
     xc = x - x.mean(last, keepdims=1)
     rstd = 1 / ((xc * xc).mean(last, keepdims=1) + c.attrs["eps"]).f("sqrt")
     xhat = xc * rstd
@@ -226,5 +229,6 @@ DROPOUT = register(
         style=Style("regularize", "dropout"),
         doc="zero elements with probability p while training; the identity at inference",
         grad=lambda c, g: [g],
+        identities=(passthrough,),  # the op is the inference form: training builds a mask instead
     )
 )

@@ -90,6 +90,7 @@ def _pool(name: str, onnx_op: str, reduce, doc: str, grad, extra_attrs=None, ext
             style=Style("pool", name),
             doc=doc,
             grad=grad,
+            attr_kinds={"kernel": "ints", "stride": "ints", "pads": "ints"},  # an int or one per spatial dim
         )
     )
 
@@ -110,14 +111,14 @@ MAXPOOL = _pool(
     "MaxPool",
     _max,
     "the maximum over each kernel window (padding never wins)",
-    lambda c, g: [c.op("maxpool_grad", [c.inputs[0], c.node, g], **c.attrs)],
+    lambda c, g: [c.x[0].f("maxpool_grad", c.y, g, **c.attrs)],
 )
 AVGPOOL = _pool(
     "avgpool",
     "AveragePool",
     _avg,
     "the mean over each kernel window; count_include_pad=1 divides by the full kernel size, as PyTorch",
-    lambda c, g: [c.op("avgpool_grad", [g, c.inputs[0]], **c.attrs)],
+    lambda c, g: [g.f("avgpool_grad", c.x[0], **c.attrs)],
     extra_attrs={"count_include_pad": 1},
     extra_samples=[
         ((1, 2, 7, 5), {"kernel": (3, 3), "stride": (2, 2), "pads": (1, 1, 1, 1), "count_include_pad": 0})
@@ -149,7 +150,7 @@ GLOBAL_AVGPOOL = register(
         samples=lambda rng: [Sample((randn(rng, *s),)) for s in [(2, 3, 4, 5), (1, 4, 7), (2, 2, 3, 1, 2)]],
         style=Style("pool", "global avg"),
         doc="the mean over all spatial dims: [N, C, *spatial] -> [N, C, 1, ...]",
-        grad=lambda c, g: [_global_avgpool_grad(c, c.v(g), c.x[0])],
+        grad=lambda c, g: [_global_avgpool_grad(c, g, c.x[0])],
     )
 )
 
@@ -355,6 +356,7 @@ def _grad_op(name: str, inputs, x_at: int, lower, reference, doc: str, extra_att
             style=Style("pool", name.replace("_", " ")),
             doc=doc,
             grad=NO_GRADIENT,
+            internal=True,
         )
     )
 

@@ -51,6 +51,7 @@ POSITIONS = register(
         style=Style("shape", "positions"),
         doc="the i64 positions 0..n-1 of x's dim `axis` (the length read at run time)",
         grad=NO_GRADIENT,
+        internal=True,
     )
 )
 
@@ -118,6 +119,7 @@ SINUSOID = register(
         doc="sin/cos position table [*positions, dim]: even columns sin(p*w), odd cos(p*w), "
         "w = base^(-2*(j//2)/dim), as PyTorch's tutorials build it",
         grad=NO_GRADIENT,
+        internal=True,
     )
 )
 
@@ -165,7 +167,8 @@ CAUSAL_FILL = register(
         ],
         style=Style("shape", "causal mask"),
         doc="x[..., i, j] set to value (default -inf) where j > i: the causal mask of attention scores",
-        grad=lambda c, g: [c.op("causal_fill", [g], value=0.0)],
+        grad=lambda c, g: [g.f("causal_fill", value=0.0)],
+        internal=True,
     )
 )
 
@@ -404,5 +407,6 @@ RECURRENT = register(
         doc="one direction of an LSTM / GRU / RNN layer over x [batch, seq, in] from zero state, in PyTorch's "
         "weight layout and gate order; all hidden states [batch, seq, hidden] (ONNX LSTM/GRU/RNN: any length)",
         decompose=_rec_decompose,
+        internal=True,
     )
 )

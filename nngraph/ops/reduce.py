@@ -8,6 +8,7 @@ import numpy as np
 from nngraph.core.types import DTYPES, INTS, TensorType, onnx_elem_type
 from nngraph.errors import ShapeError
 from nngraph.ops.common import broadcast_shapes, need_float, randn
+from nngraph.ops.identities import passthrough
 from nngraph.ops.registry import NO_GRADIENT, REQUIRED, Op, Sample, Style, register
 
 
@@ -30,14 +31,19 @@ def _reduced(t: TensorType, axes, keepdims: int, what: str) -> tuple:
     return tuple((1 if i in ax else d) for i, d in enumerate(t.shape) if keepdims or i not in ax)
 
 
-def _back_to(c, g: str) -> str:
+def _back_to(c, g):
     """The upstream gradient of a reduction, with the reduced axes restored as 1s, broadcast to x."""
-    x = c.inputs[0]
+    x = c.x[0]
+    return _unreduced(c, g).f("broadcast_like", x)
+
+
+def _unreduced(c, v):
+    """v (at the reduction's output shape) with the reduced axes put back as 1s."""
     if not c.attrs["keepdims"]:
-        ax = _axes(c.type(x), c.attrs["axes"], "reduce")
+        ax = _axes(c.x[0].type, c.attrs["axes"], "reduce")
         if ax:
-            g = c.op("unsqueeze", [g], axes=ax)
-    return c.op("broadcast_like", [g, x])
+            return v.f("unsqueeze", axes=ax)
+    return v
 
 
 def _reduce(name: str, onnx_op: str, ref, grad, axes_as_input: bool) -> Op:
@@ -76,6 +82,8 @@ def _reduce(name: str, onnx_op: str, ref, grad, axes_as_input: bool) -> Op:
             Style("reduce", name),
             f"{name} over axes (all when none)",
             grad,
+            attr_kinds={"axes": "ints"},
+            attr_limits={"keepdims": "in [0, 1]"},
         )
     )
 
@@ -85,28 +93,18 @@ def _sum_grad(c, g):
 
 
 def _mean_grad(c, g):
-    x = c.inputs[0]
-    n = c.op("dim_size", [x], axes=_axes(c.type(x), c.attrs["axes"], "reduce_mean"), dtype=c.type(x).dtype)
-    return [c.op("div", [_back_to(c, g), n])]
+    x = c.x[0]
+    n = x.f("dim_size", axes=_axes(x.type, c.attrs["axes"], "reduce_mean"), dtype=x.type.dtype)
+    return [_back_to(c, g) / n]
 
 
 def _max_grad(c, g):
     """Shared evenly among the elements equal to the maximum, as torch.amax does (each tie
     taking all of it made k ties k times the gradient)."""
-    x = c.inputs[0]
-    y = _back_to_value(c)
-    hit = c.op("cast", [c.op("equal", [x, y])], to=c.type(x).dtype)
-    ties = c.op("reduce_sum", [hit], axes=c.attrs["axes"], keepdims=1)
-    return [c.op("mul", [_back_to(c, g), c.op("div", [hit, ties])])]
-
-
-def _back_to_value(c) -> str:
-    y = c.node
-    if not c.attrs["keepdims"]:
-        ax = _axes(c.type(c.inputs[0]), c.attrs["axes"], "reduce_max")
-        if ax:
-            y = c.op("unsqueeze", [y], axes=ax)
-    return y
+    x = c.x[0]
+    hit = x.mask("equal", _unreduced(c, c.y))
+    ties = hit.f("reduce_sum", axes=c.attrs["axes"], keepdims=1)
+    return [_back_to(c, g) * (hit / ties)]
 
 
 REDUCE_SUM = _reduce("reduce_sum", "ReduceSum", np.sum, _sum_grad, axes_as_input=True)
@@ -146,6 +144,7 @@ DIM_SIZE = register(
         Style("shape", "size"),
         "the number of elements over axes, as a float scalar (symbolic dims known at run time)",
         NO_GRADIENT,
+        internal=True,
     )
 )
 
@@ -174,6 +173,7 @@ ARGMAX = register(
         Style("reduce", "argmax"),
         "index of the largest value along an axis (the first on ties)",
         NO_GRADIENT,
+        attr_limits={"keepdims": "in [0, 1]"},
     )
 )
 
@@ -210,6 +210,8 @@ ONE_HOT = register(
         Style("shape", "one-hot"),
         "one-hot rows for integer labels (labels out of range give zero rows)",
         NO_GRADIENT,
+        attr_kinds={"depth": "int"},
+        attr_limits={"depth": ">= 1"},
     )
 )
 
@@ -245,7 +247,8 @@ UNSQUEEZE = register(
         ],
         Style("shape", "unsqueeze"),
         "insert size-1 axes",
-        lambda c, g: [c.op("reshape_like", [g, c.inputs[0]])],
+        lambda c, g: [g.f("reshape_like", c.x[0])],
+        attr_kinds={"axes": "ints"},
     )
 )
 
@@ -290,7 +293,9 @@ BROADCAST_LIKE = register(
         ],
         Style("shape", "broadcast"),
         "x broadcast to the shape of `like` (known at run time)",
-        lambda c, g: [c.unbroadcast(g, c.inputs[0]), None],
+        lambda c, g: [c.unbroadcast(g, c.x[0]), None],
+        internal=True,
+        identities=(passthrough,),  # shapes that already agree
     )
 )
 
@@ -309,7 +314,9 @@ RESHAPE_LIKE = register(
         ],
         Style("shape", "reshape"),
         "x reshaped to the shape of `like` (known at run time)",
-        lambda c, g: [c.op("reshape_like", [g, c.inputs[0]]), None],
+        lambda c, g: [g.f("reshape_like", c.x[0]), None],
+        internal=True,
+        identities=(passthrough,),  # shapes that already agree
     )
 )
 
@@ -348,12 +355,11 @@ def _sce_ref(xs, attrs):
 
 def _sce_grad(c, g):
     """The closed form: (softmax(logits) - one_hot(labels)) * g / rows."""
-    logits, labels = c.inputs
-    t = c.type(logits)
-    p = c.op("softmax", [logits], axis=-1)
-    diff = c.op("sub", [p, c.op("one_hot", [labels], depth=t.shape[-1], dtype=t.dtype)])
-    rows = c.op("dim_size", [logits], axes=tuple(range(t.rank - 1)), dtype=t.dtype)
-    return [c.op("mul", [diff, c.op("div", [g, rows])]), None]
+    logits, labels = c.x
+    t = logits.type
+    diff = logits.f("softmax", axis=-1) - labels.f("one_hot", depth=t.shape[-1], dtype=t.dtype)
+    rows = logits.f("dim_size", axes=tuple(range(t.rank - 1)), dtype=t.dtype)
+    return [diff * (g / rows), None]
 
 
 SOFTMAX_CROSS_ENTROPY = register(
@@ -372,5 +378,6 @@ SOFTMAX_CROSS_ENTROPY = register(
         Style("loss", "cross entropy"),
         "mean cross entropy of logits [..., C] and integer labels (ONNX SoftmaxCrossEntropyLoss)",
         _sce_grad,
+        internal=True,
     )
 )

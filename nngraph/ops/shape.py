@@ -1,21 +1,20 @@
-"""Shape operators: flatten, reshape, transpose, concat, slice."""
+"""Shape operators: flatten, reshape, transpose, concat (slice is in slicing.py)."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
-from onnx import helper
 
-from nngraph.core.types import TensorType, onnx_elem_type
+from nngraph.core.types import TensorType
 from nngraph.errors import ShapeError
-from nngraph.ops.common import axis_of, dim_add, dims_prod, dims_sum, paren, randn, same_dtype
+from nngraph.ops.common import axis_of, dims_prod, dims_sum, paren, randn, run_time_dim, same_dtype
+from nngraph.ops.identities import Rebuild, Rewire, Same
 from nngraph.ops.registry import NO_GRADIENT, REQUIRED, Op, Sample, Style, register
 
-INT64_MAX, INT64_MIN = 2**63 - 1, -(2**63)
 
-
-def _op(name: str, inputs, attrs, infer, lower, reference, samples, doc: str, grad) -> Op:
+def shape_op(name: str, inputs, attrs, infer, lower, reference, samples, doc: str, grad, **fields) -> Op:
+    """Register a shape operator; `fields` are further record fields (internal, attr_kinds, ...)."""
     return register(
         Op(
             name=name,
@@ -28,17 +27,18 @@ def _op(name: str, inputs, attrs, infer, lower, reference, samples, doc: str, gr
             style=Style("shape", name),
             doc=doc,
             grad=grad,
+            **fields,
         )
     )
 
 
-def _samples(rng, cases) -> list[Sample]:
+def samples_of(rng, cases) -> list[Sample]:
     """Samples from (shapes, attrs) pairs: one random f32 array per shape."""
     return [Sample(tuple(randn(rng, *s) for s in shapes), attrs) for shapes, attrs in cases]
 
 
 #: the gradient of an op that only rearranges elements: g put back into the input's shape
-_reshape_back = lambda c, g: [c.op("reshape_like", [g, c.inputs[0]])]
+_reshape_back = lambda c, g: [g.f("reshape_like", c.x[0])]
 
 
 # ---- flatten -------------------------------------------------------------------
@@ -54,14 +54,14 @@ def _flatten_infer(ts: list[TensorType], attrs: dict) -> TensorType:
     return x.with_shape((dims_prod(x.shape[:axis]), dims_prod(x.shape[axis:])))
 
 
-FLATTEN = _op(
+FLATTEN = shape_op(
     "flatten",
     ("x",),
     {"axis": 1},
     _flatten_infer,
     lambda ctx, xs, attrs, in_types, out_type: ctx.emit("Flatten", xs, axis=attrs["axis"]),
     lambda xs, attrs: xs[0].reshape(math.prod(xs[0].shape[: attrs["axis"]]), -1),
-    lambda rng: _samples(
+    lambda rng: samples_of(
         rng,
         [
             ([(2, 3, 4)], {}),
@@ -122,7 +122,21 @@ def _reshape_infer(ts: list[TensorType], attrs: dict) -> TensorType:
     return x.with_shape(out)
 
 
-RESHAPE = _op(
+def _reshape_chain(graph, n):
+    """reshape(reshape or flatten(x)) reads x itself, where the inner node feeds only it (and is no
+    output) and the target copies no input dim (a 0 would mean the inner node's dim)."""
+    src = graph.node(n)["inputs"][0]
+    if (
+        graph.node(src)["op"] in ("reshape", "flatten")
+        and graph.consumers(src) == [n]
+        and src not in graph.outputs.values()
+        and 0 not in graph.node(n)["attrs"]["shape"]
+    ):
+        return Rewire([graph.node(src)["inputs"][0]])
+    return None
+
+
+RESHAPE = shape_op(
     "reshape",
     ("x",),
     {"shape": REQUIRED},
@@ -131,7 +145,7 @@ RESHAPE = _op(
         "Reshape", [xs[0], ctx.ints(list(attrs["shape"]), "shape")]
     ),
     lambda xs, attrs: xs[0].reshape([xs[0].shape[i] if s == 0 else s for i, s in enumerate(attrs["shape"])]),
-    lambda rng: _samples(
+    lambda rng: samples_of(
         rng,
         [
             ([(2, 3, 4)], {"shape": (6, 4)}),
@@ -143,6 +157,8 @@ RESHAPE = _op(
     ),
     "change the shape, same elements in order: 0 copies the input dim, one -1 is inferred",
     _reshape_back,
+    attr_kinds={"shape": "ints"},
+    identities=(_reshape_chain,),
 )
 
 
@@ -159,14 +175,25 @@ def _transpose_infer(ts: list[TensorType], attrs: dict) -> TensorType:
     return x.with_shape(x.shape[p] for p in perm)
 
 
-TRANSPOSE = _op(
+def _transpose_pair(graph, n):
+    """transpose(transpose(x)) is x where the perms cancel, else one transpose by the composed perm."""
+    inner = graph.node(graph.node(n)["inputs"][0])
+    if inner["op"] != "transpose":
+        return None
+    perm = tuple(inner["attrs"]["perm"][p] for p in graph.node(n)["attrs"]["perm"])
+    if perm == tuple(range(len(perm))):
+        return Same(inner["inputs"][0])
+    return Rebuild("transpose", [inner["inputs"][0]], {"perm": perm})
+
+
+TRANSPOSE = shape_op(
     "transpose",
     ("x",),
     {"perm": REQUIRED},
     _transpose_infer,
     lambda ctx, xs, attrs, in_types, out_type: ctx.emit("Transpose", xs, perm=list(attrs["perm"])),
     lambda xs, attrs: np.transpose(xs[0], attrs["perm"]),
-    lambda rng: _samples(
+    lambda rng: samples_of(
         rng,
         [
             ([(2, 3)], {"perm": (1, 0)}),
@@ -175,7 +202,9 @@ TRANSPOSE = _op(
         ],
     ),
     "permute the dims: out.shape[i] = x.shape[perm[i]]",
-    lambda c, g: [c.op("transpose", [g], perm=tuple(int(i) for i in np.argsort(c.attrs["perm"])))],
+    lambda c, g: [g.f("transpose", perm=tuple(int(i) for i in np.argsort(c.attrs["perm"])))],
+    attr_kinds={"perm": "ints"},
+    identities=(_transpose_pair,),
 )
 
 
@@ -208,18 +237,19 @@ def _concat_grad(c, g):
     """Each input's part of g, sliced out; bounds count from the front or, past a symbolic size, the
     back; a part between inputs of symbolic size is sliced at bounds read from the run-time shapes."""
     axis = c.attrs["axis"] % c.out_type.rank
-    sizes = [c.type(x).shape[axis] for x in c.inputs]
+    xs = c.x
+    sizes = [x.type.shape[axis] for x in xs]
     static = lambda ds: all(isinstance(d, int) for d in ds)
     out = []
-    for i, x in enumerate(c.inputs):
+    for i, x in enumerate(xs):
         before, own, after = sizes[:i], sizes[i : i + 1], sizes[i + 1 :]
         if not (static(before) or static(own + after)) or not (static(after) or static(before + own)):
-            out.append(c.op("concat_grad_part", [g, *c.inputs[: i + 1]], axis=axis))
+            out.append(g.f("concat_grad_part", *xs[: i + 1], axis=axis))
             continue
         start = sum(before) if static(before) else -sum(own + after)
         end = (-sum(after) or None) if static(after) else sum(before + own)
-        part = c.op("slice", [g], axis=axis, start=start, end=end, step=1)
-        out.append(part if c.type(part).shape == c.type(x).shape else c.op("reshape_like", [part, x]))
+        part = g.f("slice", axis=axis, start=start, end=end, step=1)
+        out.append(part if part.type.shape == x.type.shape else part.f("reshape_like", x))
     return out
 
 
@@ -237,10 +267,10 @@ def _part_lower(ctx, xs, attrs, in_types, out_type):
     """g[..., start:start + len(x_i), ...] along axis, start being the summed run-time lengths of x_0..x_i-1."""
     g, parts = xs[0], xs[1:]
     axis = attrs["axis"] % out_type.rank
-    end = _dim(ctx, parts[0], axis)
+    end = run_time_dim(ctx, parts[0], axis)
     start = ctx.ints([0])
     for x in parts[1:]:
-        start, end = end, ctx.emit("Add", [end, _dim(ctx, x, axis)])
+        start, end = end, ctx.emit("Add", [end, run_time_dim(ctx, x, axis)])
     return ctx.emit("Slice", [g, start, end, ctx.ints([axis])])
 
 
@@ -252,7 +282,7 @@ def _part_ref(xs, attrs):
 
 
 def _part_samples(rng):
-    return _samples(
+    return samples_of(
         rng,
         [
             ([(2, 9, 3), (2, 4, 3)], {"axis": 1}),
@@ -262,7 +292,7 @@ def _part_samples(rng):
     )
 
 
-CONCAT_GRAD_PART = _op(
+CONCAT_GRAD_PART = shape_op(
     "concat_grad_part",
     ("g", "*xs"),
     {"axis": REQUIRED},
@@ -272,17 +302,18 @@ CONCAT_GRAD_PART = _op(
     _part_samples,
     "the gradient of concat for its last listed input: g's part along axis after the inputs before it",
     NO_GRADIENT,
+    internal=True,
 )
 
 
-CONCAT = _op(
+CONCAT = shape_op(
     "concat",
     ("*xs",),
     {"axis": REQUIRED},
     _concat_infer,
     lambda ctx, xs, attrs, in_types, out_type: ctx.emit("Concat", xs, axis=attrs["axis"]),
     lambda xs, attrs: np.concatenate(xs, axis=attrs["axis"]),
-    lambda rng: _samples(
+    lambda rng: samples_of(
         rng,
         [
             ([(2, 3), (4, 3)], {"axis": 0}),
@@ -293,187 +324,5 @@ CONCAT = _op(
     ),
     "join tensors along one axis; all other dims must match",
     _concat_grad,
-)
-
-
-# ---- slice ---------------------------------------------------------------------
-
-
-def _slice_len(d, start, end, step):
-    """len(range(d)[start:end:step]); for a symbolic d, assumes d is large enough that no bound clamps."""
-    if isinstance(d, int):
-        return len(range(d)[slice(start, end, step)])
-    # each bound as (coefficient of d, constant): negative ints count from the end
-    at = lambda v, default: default if v is None else ((1, v) if v < 0 else (0, v))
-    lo = at(start, (0, 0) if step > 0 else (1, -1))
-    hi = at(end, (1, 0) if step > 0 else (0, -1))
-    if step < 0:
-        lo, hi = hi, lo
-    a, c, s = hi[0] - lo[0], hi[1] - lo[1], abs(step)
-    if a == 0:
-        return max(0, -(-c // s))
-    if a == 1:
-        return dim_add(d, c) if s == 1 else f"({paren(d)}{c + s - 1:+d})//{s}"
-    return f"max(0,{c}-{paren(d)})" if s == 1 else f"max(0,({c + s - 1}-{paren(d)})//{s})"
-
-
-def _slice_infer(ts: list[TensorType], attrs: dict) -> TensorType:
-    x = ts[0]
-    axis = axis_of(x, attrs["axis"], "slice")
-    start, end, step = attrs["start"], attrs["end"], attrs["step"]
-    if step == 0:
-        raise ShapeError(f"'slice' step must not be 0 (slicing {x})")
-    shape = list(x.shape)
-    shape[axis] = _slice_len(shape[axis], start, end, step)
-    return x.with_shape(shape)
-
-
-def _slice_lower(ctx, xs, attrs, in_types, out_type):
-    start, end, step = attrs["start"], attrs["end"], attrs["step"]
-    if start is None:
-        start = 0 if step > 0 else INT64_MAX
-    if end is None:
-        end = INT64_MAX if step > 0 else INT64_MIN
-    consts = [
-        ctx.ints([v], hint)
-        for v, hint in ((start, "starts"), (end, "ends"), (attrs["axis"], "axes"), (step, "steps"))
-    ]
-    return ctx.emit("Slice", [xs[0], *consts])
-
-
-def _slice_ref(xs, attrs):
-    index = [slice(None)] * xs[0].ndim
-    index[attrs["axis"]] = slice(attrs["start"], attrs["end"], attrs["step"])
-    return xs[0][tuple(index)]
-
-
-_SLICE_CASES = [
-    ((5, 4), {"axis": 0, "start": 1, "end": 4}),
-    ((2, 7), {"axis": -1, "start": -3}),
-    ((3, 8, 2), {"axis": 1, "start": 1, "end": 100, "step": 2}),
-    ((6,), {"axis": 0, "start": -1, "end": None, "step": -1}),
-    ((6, 2), {"axis": 0, "start": 4, "end": -10, "step": -2}),
-    ((4, 3), {"axis": 1, "start": 5, "end": 9}),
-    ((7,), {"axis": 0, "start": None, "step": -3}),
-]
-
-SLICE = _op(
-    "slice",
-    ("x",),
-    {"axis": REQUIRED, "start": None, "end": None, "step": 1},
-    _slice_infer,
-    _slice_lower,
-    _slice_ref,
-    lambda rng: _samples(rng, [([shape], attrs) for shape, attrs in _SLICE_CASES]),
-    "x[start:end:step] along one axis, with Python's clamping of negative and out-of-range bounds",
-    lambda c, g: [c.op("slice_grad", [g, c.inputs[0]], **c.attrs)],
-)
-
-
-def _slice_grad_infer(ts: list[TensorType], attrs: dict) -> TensorType:
-    g, x = ts
-    if g.rank != x.rank:
-        raise ShapeError(f"'slice_grad' needs g of x's rank, got {g} for {x}")
-    axis_of(x, attrs["axis"], "slice_grad")
-    return TensorType(g.dtype, x.shape)
-
-
-def _slice_grad_lower(ctx, xs, attrs, in_types, out_type):
-    """g padded with zeros where the slice did not look (ScatterND into zeros for steps other than +-1).
-
-    Along a symbolic dim the pads, or the rows for other steps, come from the run-time shape.
-    """
-    g, x = xs
-    rank = out_type.rank
-    axis, d = attrs["axis"] % rank, out_type.shape[attrs["axis"] % rank]
-    start, end, step = attrs["start"], attrs["end"], attrs["step"]
-    if isinstance(d, int):
-        pos = range(d)[slice(start, end, step)]
-        if len(pos) == 0:
-            return ctx.emit("ConstantOfShape", [ctx.emit("Shape", [x])], value=_zero(out_type.dtype))
-        if abs(step) > 1 and len(pos) > 1:
-            return _scatter_rows(ctx, g, x, axis, rank, list(pos), out_type.dtype)
-        if step < 0:
-            g = _slice_lower(ctx, [g], {"axis": axis, "start": None, "end": None, "step": -1}, [], None)
-        lo, hi = min(pos), d - 1 - max(pos)
-        return _pad_axis(ctx, g, x, axis, rank, (lo, None), (hi, None))
-    if step != 1:
-        return _scatter_rows(ctx, g, x, axis, rank, _positions(ctx, x, axis, attrs), out_type.dtype)
-    lo = (start or 0, None) if start is None or start >= 0 else (start, 1)
-    hi = (0, None) if end is None else (-end, None) if end < 0 else (-end, 1)
-    return _pad_axis(ctx, g, x, axis, rank, lo, hi)
-
-
-def _zero(dtype: str):
-    return helper.make_tensor("value", onnx_elem_type(dtype), [1], [0])
-
-
-def _pad_axis(ctx, g, x, axis, rank, lo, hi):
-    """Pad g with zeros along axis, lo before and hi after, each (c, k) meaning c + k * x.shape[axis]."""
-    if not lo[1] and not hi[1]:
-        pads = [0] * (2 * rank)
-        pads[axis], pads[rank + axis] = lo[0], hi[0]
-        return ctx.emit("Pad", [g, ctx.ints(pads)])
-    amount = lambda c, k: ctx.emit("Add", [_dim(ctx, x, axis), ctx.ints([c])]) if k else ctx.ints([c])
-    zeros = lambda n: [ctx.ints([0] * n)] if n else []
-    pieces = [*zeros(axis), amount(*lo), *zeros(rank - 1), amount(*hi), *zeros(rank - 1 - axis)]
-    return ctx.emit("Pad", [g, ctx.emit("Concat", pieces, axis=0)])
-
-
-def _dim(ctx, x, axis):
-    return ctx.emit("Gather", [ctx.emit("Shape", [x]), ctx.ints([axis])], axis=0)
-
-
-def _positions(ctx, x, axis, attrs):
-    """The indices the slice took along axis at run time: the same Slice over Range(0, len), as [k, 1]."""
-    d = ctx.emit("Squeeze", [_dim(ctx, x, axis)])
-    rows = ctx.emit("Range", [ctx.const(np.array(0, np.int64)), d, ctx.const(np.array(1, np.int64))])
-    picked = _slice_lower(ctx, [rows], {**attrs, "axis": 0}, [], None)
-    return ctx.emit("Unsqueeze", [picked, ctx.ints([1])])
-
-
-def _scatter_rows(ctx, g, x, axis, rank, pos, dtype):
-    """ScatterND of g's slabs along axis into zeros, at positions (a constant list or an int64 [k, 1]
-    tensor), with axis moved to the front."""
-    perm = [axis, *(i for i in range(rank) if i != axis)]
-    front = lambda t: t if axis == 0 else ctx.emit("Transpose", [t], perm=perm)
-    shape = ctx.emit("Gather", [ctx.emit("Shape", [x]), ctx.ints(perm)], axis=0)
-    zeros = ctx.emit("ConstantOfShape", [shape], value=_zero(dtype))
-    idx = (
-        pos
-        if isinstance(pos, str)
-        else ctx.const(np.asarray(pos, dtype=np.int64).reshape(-1, 1), hint="rows")
-    )
-    out = ctx.emit("ScatterND", [zeros, idx, front(g)])
-    return out if axis == 0 else ctx.emit("Transpose", [out], perm=[int(i) for i in np.argsort(perm)])
-
-
-def _slice_grad_ref(xs, attrs):
-    g, x = xs
-    out = np.zeros(x.shape, g.dtype)
-    index = [slice(None)] * x.ndim
-    index[attrs["axis"]] = slice(attrs["start"], attrs["end"], attrs["step"])
-    out[tuple(index)] = g
-    return out
-
-
-def _slice_grad_samples(rng):
-    out = []
-    for shape, attrs in _SLICE_CASES:
-        x = randn(rng, *shape)
-        y = _slice_ref([x], {"start": None, "end": None, "step": 1, **attrs})
-        out.append(Sample((randn(rng, *y.shape), x), attrs))
-    return out
-
-
-SLICE_GRAD = _op(
-    "slice_grad",
-    ("g", "x"),
-    {"axis": REQUIRED, "start": None, "end": None, "step": 1},
-    _slice_grad_infer,
-    _slice_grad_lower,
-    _slice_grad_ref,
-    _slice_grad_samples,
-    "the gradient of slice: g placed where x[start:end:step] was taken along axis, zeros elsewhere",
-    NO_GRADIENT,
+    attr_kinds={"axis": "int"},
 )

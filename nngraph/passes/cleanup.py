@@ -6,8 +6,9 @@ import numpy as np
 
 from nngraph.core.ir import LEAF_OPS, Graph
 from nngraph.ops import registry
+from nngraph.ops.identities import Rebuild, Rewire, Rewrite, Same
 from nngraph.passes.manager import Pass
-from nngraph.passes.rewrite import const_value, new_const, new_op, only_consumer
+from nngraph.passes.rewrite import new_const, new_op
 
 FOLD_LIMIT = 1 << 16  # constant folding makes no tensor larger than this many elements
 
@@ -67,58 +68,32 @@ def fold_constants(graph: Graph) -> bool:
     return changed
 
 
-def _is_scalar(graph: Graph, nid: str, value: float) -> bool:
-    v = const_value(graph, nid) if graph.node(nid)["op"] == "const" else None
-    return v is not None and v.size == 1 and float(v.reshape(())) == value
+def _first_rewrite(graph: Graph, n: str) -> Rewrite | None:
+    for identity in registry.get(graph.node(n)["op"]).identities:
+        rewrite = identity(graph, n)
+        if rewrite is not None:
+            return rewrite
+    return None
 
 
 def simplify(graph: Graph) -> bool:
-    """x*1, x/1, x+0, x-0, identity, inference dropout, same-dtype casts, transpose pairs,
-    reshape chains, and *_like ops whose shapes already agree."""
+    """The algebraic identities the operator records declare (`Op.identities`: x*1, x/1, x+0, x-0,
+    identity, inference dropout, same-dtype casts, transpose pairs, reshape chains, and *_like ops
+    whose shapes already agree); each node's first identity that answers decides."""
     changed = False
     for n in graph.topo():
-        if n not in graph.g:
+        if n not in graph.g or graph.node(n)["op"] in LEAF_OPS:
             continue
-        d = graph.node(n)
-        op, ins, t = d["op"], d["inputs"], d["type"]
-        keep = None  # the input that n equals
-        if op in ("identity", "dropout"):
-            keep = ins[0]
-        elif op == "cast" and graph.type(ins[0]).dtype == d["attrs"]["to"]:
-            keep = ins[0]
-        elif op in ("broadcast_like", "reshape_like") and graph.type(ins[0]).shape == t.shape:
-            keep = ins[0]
-        elif op in ("mul", "div") and _is_scalar(graph, ins[1], 1.0) and graph.type(ins[0]) == t:
-            keep = ins[0]
-        elif op in ("add", "sub") and _is_scalar(graph, ins[1], 0.0) and graph.type(ins[0]) == t:
-            keep = ins[0]
-        elif (
-            op in ("mul", "add")
-            and _is_scalar(graph, ins[0], 1.0 if op == "mul" else 0.0)
-            and graph.type(ins[1]) == t
-        ):
-            keep = ins[1]
-        elif op == "transpose" and graph.node(ins[0])["op"] == "transpose":
-            inner = graph.node(ins[0])
-            perm = tuple(inner["attrs"]["perm"][p] for p in d["attrs"]["perm"])
-            if perm == tuple(range(len(perm))):
-                keep = inner["inputs"][0]
-            else:
-                graph.replace_uses(n, new_op(graph, "transpose", [inner["inputs"][0]], {"perm": perm}, n))
+        rewrite = _first_rewrite(graph, n)
+        if isinstance(rewrite, Same):
+            if n not in graph.outputs.values():  # an output keeps its own node
+                graph.replace_uses(n, rewrite.node)
                 changed = True
-                continue
-        elif (
-            op == "reshape"
-            and graph.node(ins[0])["op"] in ("reshape", "flatten")
-            and only_consumer(graph, ins[0], n)
-        ):
-            src = graph.node(ins[0])["inputs"][0]
-            if 0 not in d["attrs"]["shape"]:
-                graph.set_inputs(n, [src])
-                changed = True
-                continue
-        if keep is not None and n not in graph.outputs.values():
-            graph.replace_uses(n, keep)
+        elif isinstance(rewrite, Rebuild):
+            graph.replace_uses(n, new_op(graph, rewrite.op, rewrite.inputs, rewrite.attrs, n))
+            changed = True
+        elif isinstance(rewrite, Rewire):
+            graph.set_inputs(n, rewrite.inputs)
             changed = True
     return changed | dce(graph)
 

@@ -165,21 +165,14 @@ _VIEW_PHASE = {"backward": "grad", "update": "update"}
 
 
 def node_flops(graph: Graph, nid: str) -> int:
-    """2 x multiply-adds of a matmul, gemm (fuse_gemm's) or conv node at batch 1 (symbolic dims = 1);
-    0 for other ops."""
+    """2 x multiply-adds of the node at batch 1 (symbolic dims = 1), as its operator's record counts
+    them (matmul, gemm, conv); 0 for other ops."""
     d = graph.node(nid)
-    op = d["op"]
-    if op not in ("matmul", "gemm", "conv") or len(d["inputs"]) < 2:
+    try:
+        flops = registry.get(d["op"]).flops
+    except KeyError:  # input, param, const
         return 0
-    a, b = (graph.type(i) for i in d["inputs"][:2])
-    out = _numel1(d["type"])
-    if op in ("matmul", "gemm"):
-        k = (a.shape[0] if op == "gemm" and d["attrs"].get("transA") else a.shape[-1]) if a.rank else 1
-        return 2 * out * (k if isinstance(k, int) else 1)
-    w = 1
-    for s in b.shape[1:]:
-        w *= s if isinstance(s, int) else 1
-    return 2 * out * w
+    return 0 if flops is None else flops([graph.type(i) for i in d["inputs"]], d["attrs"], d["type"])
 
 
 def _category(ops: list[str]) -> str:
