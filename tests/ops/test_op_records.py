@@ -16,8 +16,8 @@ from nngraph.core.emit import Emitter
 from nngraph.core.ir import Graph
 from nngraph.core.types import FLOATS, TensorType, dtype_name
 from nngraph.errors import NNError
-from nngraph.graph.reference import evaluate
 from nngraph.ops import registry
+from nngraph.ops.reference import evaluate
 from nngraph.ops.registry import NO_GRADIENT, REQUIRED, Style
 from nngraph.passes.cleanup import simplify
 
