@@ -18,10 +18,11 @@ from nngraph.core.emit import Emitter
 from nngraph.core.ir import Graph
 from nngraph.core.types import DTYPES, TensorType
 from nngraph.errors import NNError, ShapeError, Span
-from nngraph.graph.init import initialize
-from nngraph.graph.layers import LayerDef, all_layers
 from nngraph.graph.program import Program, pick_model
-from nngraph.graph.values import ArgSpec, LayerValue, Symbol, Tensor, convert, describe
+from nngraph.graph.values import LayerValue, Tensor, convert, describe
+from nngraph.layers import LayerDef, all_layers
+from nngraph.layers.args import ArgSpec, Symbol
+from nngraph.layers.init import initialize
 from nngraph.ops import registry
 from nngraph.syntax import ast
 

@@ -6,29 +6,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nngraph.errors import NNError, Span, nearest
-from nngraph.graph.init import INITS
+from nngraph.layers.args import ArgSpec, Symbol
+from nngraph.layers.init import INITS
 
 
 @dataclass(frozen=True)
 class Tensor:
     node: str
-
-
-@dataclass(frozen=True)
-class Symbol:
-    """A bare name bound to nothing: an enum word (padding=same), a dim name, or a mistake."""
-
-    name: str
-    span: Span
-
-
-@dataclass
-class ArgSpec:
-    name: str
-    kind: str  # int, float, bool, str, ints, padding, shape, init, choice:a|b|c
-    default: Any = None
-    required: bool = False
-    limit: str | None = None  # for numbers: ">= 0", "> 0", "in [0, 1)" or "in [0, 1]"
 
 
 @dataclass

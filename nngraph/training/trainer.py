@@ -17,8 +17,8 @@ from nngraph.core import dims
 from nngraph.errors import NNError
 from nngraph.fileio import atomic_write_bytes
 from nngraph.graph.build import build_graph
-from nngraph.graph.losses import LOWER_IS_BETTER
 from nngraph.graph.program import Program
+from nngraph.layers.metrics import LOWER_IS_BETTER
 from nngraph.runtime import data as datasets
 from nngraph.runtime.checkpoint import load_checkpoint, save_checkpoint
 from nngraph.runtime.evaluate import file_sha256
