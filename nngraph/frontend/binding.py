@@ -10,9 +10,9 @@ from nngraph.errors import NNError, Span, nearest
 from nngraph.frontend.diagnostics import undefined, unknown_argument
 from nngraph.frontend.scope import Scope
 from nngraph.frontend.values import LayerValue, Tensor, describe
-from nngraph.graph.init import INITS
-from nngraph.graph.layers import LayerDef
 from nngraph.layers.args import ArgSpec, Symbol
+from nngraph.layers.init import INITS
+from nngraph.layers.registry import LayerDef
 from nngraph.syntax import ast
 
 #: evaluates a block parameter's default expression (in an empty scope)

@@ -13,7 +13,7 @@ from nngraph.errors import NNError, ShapeError, Span
 from nngraph.frontend.scope import Scope
 from nngraph.frontend.state import BuildState
 from nngraph.frontend.values import LayerValue
-from nngraph.graph.init import initialize
+from nngraph.layers.init import initialize
 from nngraph.ops import registry
 
 

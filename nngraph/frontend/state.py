@@ -6,7 +6,7 @@ from __future__ import annotations
 from nngraph.core.ir import Graph
 from nngraph.frontend.program import Program
 from nngraph.frontend.summary import SummaryRow
-from nngraph.graph.layers import all_layers
+from nngraph.layers.registry import all_layers
 
 
 class BuildState:

@@ -1,6 +1,6 @@
 """What a layer declares about its arguments (ArgSpec), and the bare word an argument may be (Symbol).
 
-The front end checks and converts call arguments against these specs (nngraph/graph/values.py);
+The front end checks and converts call arguments against these specs (nngraph/frontend/binding.py);
 the layers only declare them.
 """
 

@@ -3,7 +3,7 @@
 They exist so that attention and positional encodings work on a symbolic sequence length:
 each reads the length from its input at run time (ONNX Shape, Range, Trilu), where a constant
 built at compile time would fix it. The recurrent layers themselves need no operator of their
-own: they unroll into matmul, slice, sigmoid, tanh, ... (see nngraph/graph/sequence.py).
+own: they unroll into matmul, slice, sigmoid, tanh, ... (see nngraph/layers/recurrent.py).
 """
 
 from __future__ import annotations

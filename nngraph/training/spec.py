@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from nngraph.errors import NNError, Span
-from nngraph.graph.losses import METRICS
+from nngraph.layers.metrics import METRICS
 from nngraph.syntax import ast
 from nngraph.training.optimizers import OPTIMIZERS
 from nngraph.training.schedules import SCHEDULES

@@ -19,7 +19,7 @@ from nngraph.core.ir import Graph
 from nngraph.errors import NNError
 from nngraph.fileio import atomic_write_bytes
 from nngraph.frontend import Program, build_graph
-from nngraph.graph.losses import LOWER_IS_BETTER
+from nngraph.layers.metrics import LOWER_IS_BETTER
 from nngraph.onnx.lower import check, lower
 from nngraph.passes.pipeline import DEFAULT_LEVEL, optimize
 from nngraph.runtime import data as datasets

@@ -1,12 +1,14 @@
-"""Losses and metrics, built from primitive operators like any other layer (mean reduction)."""
+"""Losses, built from primitive operators like any other layer (mean over the batch); metrics.py
+shares their input checks."""
 
 from __future__ import annotations
 
 from nngraph.core.types import FLOATS, INTS
-from nngraph.graph.layers import A, LayerCtx, layer
+from nngraph.layers.args import A
+from nngraph.layers.registry import LayerCtx, layer
 
 
-def _class_inputs(ctx: LayerCtx, logits: str, labels: str, what: str) -> int:
+def class_inputs(ctx: LayerCtx, logits: str, labels: str, what: str) -> int:
     lt, yt = ctx.type(logits), ctx.type(labels)
     if lt.dtype not in FLOATS:
         ctx.fail(
@@ -30,7 +32,7 @@ def _class_inputs(ctx: LayerCtx, logits: str, labels: str, what: str) -> int:
     return c
 
 
-def _mean(ctx: LayerCtx, x: str) -> str:
+def mean(ctx: LayerCtx, x: str) -> str:
     return ctx.op("reduce_mean", [x], axes=None, keepdims=0)
 
 
@@ -42,7 +44,7 @@ def _mean(ctx: LayerCtx, x: str) -> str:
 )
 def cross_entropy(ctx: LayerCtx, xs: list[str], a: dict) -> str:
     logits, labels = xs
-    c = _class_inputs(ctx, logits, labels, "cross_entropy")
+    c = class_inputs(ctx, logits, labels, "cross_entropy")
     s = a["label_smoothing"]
     if not 0 <= s < 1:
         ctx.fail(f"label_smoothing must be in [0, 1), got {s}")
@@ -53,10 +55,10 @@ def cross_entropy(ctx: LayerCtx, xs: list[str], a: dict) -> str:
             "add", [ctx.op("mul", [target, ctx.scalar(1 - s, logits)]), ctx.scalar(s / c, logits)]
         )
     picked = ctx.op("reduce_sum", [ctx.op("mul", [logp, target])], axes=(-1,), keepdims=0)
-    return ctx.op("neg", [_mean(ctx, picked)])
+    return ctx.op("neg", [mean(ctx, picked)])
 
 
-def _pair(ctx: LayerCtx, pred: str, target: str, what: str) -> None:
+def pair(ctx: LayerCtx, pred: str, target: str, what: str) -> None:
     pt, tt = ctx.type(pred), ctx.type(target)
     if pt.shape != tt.shape or pt.dtype != tt.dtype:
         ctx.fail(
@@ -73,84 +75,39 @@ def _pair(ctx: LayerCtx, pred: str, target: str, what: str) -> None:
 )
 def binary_cross_entropy(ctx: LayerCtx, xs: list[str], a: dict) -> str:
     x, t = xs
-    _pair(ctx, x, t, "binary_cross_entropy")
+    pair(ctx, x, t, "binary_cross_entropy")
     # max(x, 0) - x*t + log(1 + exp(-|x|))
     zero = ctx.scalar(0.0, x)
     soft = ctx.op(
         "log", [ctx.op("add", [ctx.scalar(1.0, x), ctx.op("exp", [ctx.op("neg", [ctx.op("abs", [x])])])])]
     )
-    return _mean(
+    return mean(
         ctx, ctx.op("add", [ctx.op("sub", [ctx.op("maximum", [x, zero]), ctx.op("mul", [x, t])]), soft])
     )
 
 
 @layer("mse", [], n_tensors=2, doc="mean squared error")
 def mse(ctx: LayerCtx, xs: list[str], a: dict) -> str:
-    _pair(ctx, *xs, "mse")
+    pair(ctx, *xs, "mse")
     d = ctx.op("sub", xs)
-    return _mean(ctx, ctx.op("mul", [d, d]))
+    return mean(ctx, ctx.op("mul", [d, d]))
 
 
 @layer("l1", [], n_tensors=2, doc="mean absolute error")
 def l1(ctx: LayerCtx, xs: list[str], a: dict) -> str:
-    _pair(ctx, *xs, "l1")
-    return _mean(ctx, ctx.op("abs", [ctx.op("sub", xs)]))
+    pair(ctx, *xs, "l1")
+    return mean(ctx, ctx.op("abs", [ctx.op("sub", xs)]))
 
 
 @layer("huber", [A("delta", "float", 1.0)], n_tensors=2, doc="mean Huber loss, as torch.nn.HuberLoss")
 def huber(ctx: LayerCtx, xs: list[str], a: dict) -> str:
-    _pair(ctx, *xs, "huber")
+    pair(ctx, *xs, "huber")
     x = xs[0]
     d = ctx.op("abs", [ctx.op("sub", xs)])
     q = ctx.op("minimum", [d, ctx.scalar(a["delta"], x)])  # 0.5 q^2 + delta (d - q)
     quad = ctx.op("mul", [ctx.op("mul", [q, q]), ctx.scalar(0.5, x)])
     lin = ctx.op("mul", [ctx.op("sub", [d, q]), ctx.scalar(a["delta"], x)])
-    return _mean(ctx, ctx.op("add", [quad, lin]))
-
-
-# ---- metrics ---------------------------------------------------------------------------
-
-
-@layer("accuracy", [], n_tensors=2, doc="fraction of rows whose largest logit is the label")
-def accuracy(ctx: LayerCtx, xs: list[str], a: dict) -> str:
-    logits, labels = xs
-    _class_inputs(ctx, logits, labels, "accuracy")
-    hit = ctx.op("equal", [ctx.op("argmax", [logits], axis=-1), ctx.op("cast", [labels], to="i64")])
-    return _mean(ctx, ctx.op("cast", [hit], to=ctx.type(logits).dtype))
-
-
-@layer(
-    "top_k_accuracy",
-    [A("k", "int", 5)],
-    n_tensors=2,
-    doc="fraction of rows whose label is among the k largest logits",
-)
-def top_k_accuracy(ctx: LayerCtx, xs: list[str], a: dict) -> str:
-    logits, labels = xs
-    c = _class_inputs(ctx, logits, labels, "top_k_accuracy")
-    if a["k"] < 1:
-        ctx.fail(f"top_k_accuracy: k must be 1 or more, got {a['k']}", expected=f"k from 1 to {c - 1}")
-    if a["k"] >= c:
-        ctx.fail(f"top_k_accuracy(k={a['k']}) over {c} classes is always 1", expected=f"k from 1 to {c - 1}")
-    dt = ctx.type(logits).dtype
-    true = ctx.op(
-        "reduce_sum",
-        [ctx.op("mul", [logits, ctx.op("one_hot", [labels], depth=c, dtype=dt)])],
-        axes=(-1,),
-        keepdims=1,
-    )
-    above = ctx.op(
-        "reduce_sum", [ctx.op("cast", [ctx.op("greater", [logits, true])], to=dt)], axes=(-1,), keepdims=0
-    )
-    return _mean(ctx, ctx.op("cast", [ctx.op("less", [above, ctx.scalar(a["k"], logits)])], to=dt))
-
-
-@layer("mae", [], n_tensors=2, doc="mean absolute error, as a metric")
-def mae(ctx: LayerCtx, xs: list[str], a: dict) -> str:
-    _pair(ctx, *xs, "mae")
-    return _mean(ctx, ctx.op("abs", [ctx.op("sub", xs)]))
+    return mean(ctx, ctx.op("add", [quad, lin]))
 
 
 LOSSES = ("cross_entropy", "binary_cross_entropy", "mse", "l1", "huber")
-METRICS = ("accuracy", "top_k_accuracy", "mae")
-LOWER_IS_BETTER = {"loss", "mae"}  # early stopping's direction for each
