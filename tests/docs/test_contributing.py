@@ -60,3 +60,27 @@ def test_adding_an_activation_takes_its_one_record():
         print("OK")
         """,
     )
+
+
+def test_adding_a_layer_that_composes_layers_takes_one_function():
+    run_in(
+        "nngraph.layers.norm",
+        example("How to add a layer that composes existing layers"),
+        """
+        import numpy as np, onnxruntime as ort
+        import nngraph as ng
+
+        m = ng.compile_source("model M { input x: f32[batch, 4]\\n output y = x | dense_norm(3) }")
+        params = {p: m.graph.node(p)["value"] for p in m.graph.params()}
+        assert sorted(params) == [
+            "dense_norm_1.norm.bias", "dense_norm_1.norm.scale", "dense_norm_1.proj.bias", "dense_norm_1.proj.weight"
+        ], sorted(params)
+        x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+        sess = ort.InferenceSession(m.to_onnx(0).SerializeToString(), providers=["CPUExecutionProvider"])
+        (y,) = sess.run(None, {"x": x})
+        h = x.astype(np.float64) @ params["dense_norm_1.proj.weight"] + params["dense_norm_1.proj.bias"]
+        want = (h - h.mean(-1, keepdims=True)) / np.sqrt(h.var(-1, keepdims=True) + 1e-5)
+        np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-5)
+        print("OK")
+        """,
+    )
