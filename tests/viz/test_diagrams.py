@@ -10,9 +10,9 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 from functools import cache
-from pathlib import Path
 
 import pytest
+from conftest import EXAMPLES, ROOT
 
 from nngraph.compiler import compile_file, compile_source
 from nngraph.errors import NNError
@@ -21,8 +21,6 @@ from nngraph.viz.layout import Layout
 from nngraph.viz.model_view import build_view
 from nngraph.viz.svg import make_diagram
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = sorted((ROOT / "examples").glob("*.nn"))
 TRAIN = "digits_cnn.nn:train"
 
 #: Edge crossings the layout may make, per example and view (TB/LR alike); a layout change

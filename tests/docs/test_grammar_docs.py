@@ -9,15 +9,15 @@ with at least one example.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 import nngraph
 from nngraph.errors import NNError
 from nngraph.syntax.parser import parse
 
-README = Path(__file__).resolve().parents[1] / "grammar" / "README.md"
+README = ROOT / "grammar" / "README.md"
 TEXT = README.read_text(encoding="utf-8")
 
 # The constructs the README must cover: one "## " section each.

@@ -9,15 +9,13 @@ import subprocess
 import sys
 import time
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT
 
 from nngraph.errors import NNError
 from nngraph.runtime.checkpoint import META_KEY, checkpoint_bytes, load_checkpoint, save_checkpoint
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def sample_arrays() -> dict[str, np.ndarray]:

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT
 
 import nngraph as ng
 from nngraph.runtime import InputError, Session, write_bundle
 from nngraph.runtime.bundle import KEY, Bundle, Preprocess
 
-ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "examples" / "classify_digits.py"
 PLAIN = "model M {\n input image: f32[batch, 1, 8, 8]\n output logits = image | flatten | dense(10)\n}"
 
