@@ -73,14 +73,3 @@ def test_tied_maxima_share_the_gradient_of_reduce_max():
     hit = (x == y[:, None]).astype(np.float32)
     dz = (2 * y / 2)[:, None] * hit / hit.sum(1, keepdims=True)  # d loss / d (x + xW)
     np.testing.assert_allclose(out["grad/dense_1.weight"], x.T @ dz, rtol=1e-6)
-
-
-def test_xavier_on_a_grouped_convolution_uses_torchs_fans():
-    """torch: fan_in = (cin / groups) * k, fan_out = cout * k (the weight's dims 1 and 0)."""
-    m = ng.compile_source(
-        "model M {\n input x: f32[batch, 16, 8, 8]\n output y = x | conv2d(64, kernel=3, groups=4, init=xavier_normal)\n}\n"
-    )
-    w = m.graph.node("conv2d_1.weight")["value"]
-    assert w.shape == (64, 4, 3, 3)
-    want = np.sqrt(2 / (4 * 9 + 64 * 9))
-    assert abs(w.std() / want - 1) < 0.06, (w.std(), want)

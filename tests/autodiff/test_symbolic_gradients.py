@@ -66,32 +66,3 @@ model M {{
     rng = np.random.default_rng(1)
     batch = {"x": rng.normal(size=(7, 4)).astype(np.float32), "t": rng.normal(size=(7, 3)).astype(np.float32)}
     check(model, batch)
-
-
-def test_a_static_batch_dim_in_training_data_is_refused():
-    """Batches vary in size (the last one is smaller): a model fixed to 4 samples cannot train."""
-    from nngraph.errors import NNError
-
-    src = """
-model M {
-    input image: f32[4, 64]
-    output y = image | dense(10)
-}
-train M {
-    data = digits
-    target label: i64[4]
-    loss = cross_entropy(y, label)
-    optimizer = sgd(lr=0.1)
-}
-"""
-    with pytest.raises(NNError) as e:
-        ng.compile_source(src).trainer().dataset()
-    assert "input 'image' is f32[4, 64]" in str(e.value) and "f32[batch, 64]" in str(e.value)
-
-
-def test_slice_with_a_negative_step_alone_reverses_like_python():
-    """start defaults to Python's None: step=-1 alone is x[::-1] (a default of 0 took one element)."""
-    src = "model M {\n    input x: f32[batch, seq, 2]\n    output y = x | slice(axis=1, step=-1)\n}\n"
-    x = np.arange(12, dtype=np.float32).reshape(1, 6, 2)
-    y = ng.runtime.Session(ng.compile_source(src).to_onnx().SerializeToString()).run({"x": x})["y"]
-    np.testing.assert_array_equal(y, x[:, ::-1])

@@ -8,15 +8,9 @@ import sys
 
 import numpy as np
 import onnx
-from conftest import ROOT
+from conftest import ROOT, nngraph
 
 CNN = str(ROOT / "examples" / "cnn.nn")
-
-
-def nngraph(*args, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "nngraph.cli", *args], capture_output=True, text=True, cwd=cwd
-    )
 
 
 def test_check_ok():
@@ -87,3 +81,14 @@ def test_check_a_block_library(tmp_path):
     f.write_text("block mlp(x, n: int) {\n    return x | dense(n) | relu\n")
     r = subprocess.run([sys.executable, "-m", "nngraph.cli", "check", str(f)], capture_output=True, text=True)
     assert r.returncode == 1 and "never closed" in r.stderr
+
+
+def test_graph_into_a_closed_pipe_is_quiet():
+    """Regression: nngraph into a closed pipe printed a Broken pipe traceback."""
+    r = subprocess.run(
+        f"{sys.executable} -m nngraph.cli graph {ROOT / 'examples' / 'resnet50.nn'} | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+    )
+    assert r.stdout.startswith("# model") and "Broken pipe" not in r.stderr and "Traceback" not in r.stderr

@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import HEAD, assert_caret, run_cli
 
 import nngraph as ng
 from nngraph.errors import NNError
 
-HEAD = "model M {\n    input x: f32[batch, 16]\n"
 IMG = "model M {\n    input img: f32[batch, 1, 8, 8]\n"
 
 # (id, source, line, token whose first occurrence on that line is the caret, message part, hint part or None)
@@ -152,27 +152,6 @@ def test_error_inside_block_notes_the_call_site():
     assert any("in block 'b' applied at m.nn:6:20" in n for n in err.notes), err.render()
 
 
-def test_import_cycle(tmp_path: Path):
-    (tmp_path / "a.nn").write_text(
-        'import "b.nn"\nmodel M {\n    input x: f32[batch, 4]\n    output o = x\n}\n'
-    )
-    (tmp_path / "b.nn").write_text('import "a.nn"\n')
-    with pytest.raises(NNError) as info:
-        ng.compile_file(tmp_path / "a.nn")
-    assert "import cycle: a.nn -> b.nn -> a.nn" in info.value.message
-    assert info.value.span.file.endswith("b.nn") and info.value.span.line == 1
-
-
-def test_import_not_found_suggests_nearby_file(tmp_path: Path):
-    (tmp_path / "layers.nn").write_text("block b(x) {\n    return x\n}\n")
-    (tmp_path / "m.nn").write_text(
-        'import "layer.nn"\nmodel M {\n    input x: f32[batch, 4]\n    output o = x | b\n}\n'
-    )
-    with pytest.raises(NNError) as info:
-        ng.compile_file(tmp_path / "m.nn")
-    assert "layers.nn" in (info.value.hint or "")
-
-
 def test_cli_prints_positioned_error_without_traceback(tmp_path: Path):
     bad = tmp_path / "bad.nn"
     bad.write_text(HEAD + "    output o = x | dnse(4)\n}\n")
@@ -189,34 +168,6 @@ def test_at_least_25_distinct_mistakes():
     assert len({c[0] for c in CASES}) >= 25
 
 
-def test_missing_train_section_points_at_the_model():
-    m = ng.compile_source(HEAD + "    output o = x | dense(2)\n}", "m.nn")
-    with pytest.raises(NNError) as info:
-        m.train_spec()
-    assert info.value.render().startswith("m.nn:1:7: error: model 'M' has no train section")
-
-
-def test_loss_with_a_missing_tensor_says_how_many():
-    src = HEAD + "    output o = x | dense(2)\n}\ntrain M {\n    data = digits\n    target t: i64[batch]\n"
-    src += "    loss = cross_entropy(o)\n    optimizer = sgd(lr=0.1)\n}"
-    with pytest.raises(NNError) as info:
-        ng.compile_source(src, "m.nn").training("step")
-    text = info.value.render()
-    assert text.startswith("m.nn:8:12: error: the loss is 'cross_entropy' given 1 of its 2 input tensors"), (
-        text
-    )
-
-
-def test_missing_file_suggests_a_near_name_only(tmp_path):
-    (tmp_path / "digits_model.nn").write_text(HEAD + "    output o = x\n}")
-    with pytest.raises(NNError) as info:
-        ng.compile_file(tmp_path / "digit_model.nn")
-    assert info.value.hint == "did you mean 'digits_model.nn'?"
-    with pytest.raises(NNError) as info:  # sharing '.nn' makes no name near
-        ng.compile_file(tmp_path / "nope.nn")
-    assert info.value.hint is None
-
-
 def test_caret_under_a_tab_indented_token():
     """The caret line copies the source line's tabs, so it lines up in a terminal."""
     err = compile_error("model M {\n\tinput x: f32[batch, 16]\n\toutput o = x | dnse(4)\n}")
@@ -225,69 +176,70 @@ def test_caret_under_a_tab_indented_token():
     assert caret.split("| ", 1)[1] == "\t" + " " * len("output o = x | ") + "^^^^"
 
 
-def test_invisible_characters_are_named(tmp_path: Path):
-    f = tmp_path / "nb.nn"
-    f.write_text("model M {\n    input x: f32[batch,\u00a016]\n    output o = x\n}\n", encoding="utf-8")
-    with pytest.raises(NNError) as info:
-        ng.compile_file(f)
-    assert "U+00A0" in info.value.render()
-
-
-def test_byte_order_mark_is_accepted(tmp_path: Path):
-    f = tmp_path / "bom.nn"
-    f.write_bytes(b"\xef\xbb\xbf" + (HEAD + "    output o = x | relu\n}\n").encode())
-    assert ng.compile_file(f).name == "M"
-
-
 @pytest.mark.parametrize(
-    "raw, says",
+    "body,message",
     [
-        ("model M {\n".encode("utf-16"), "UTF-16 text, not UTF-8"),
-        ("model M {\n  caf\u00e9\n".encode("latin-1"), "not UTF-8 text"),
+        ("output o = x | transpose(1)", "transpose"),
+        ("output o = x | dense(99999999999999)", "more than nngraph can hold"),
+        ("input m: bool[batch]\n output o = (m + 1) + x", "bool"),
+        ("input i: i64[batch, 6]\n output o = (i * 2.5) + x", "truncated"),
     ],
 )
-def test_non_utf8_source_is_positioned(tmp_path: Path, raw: bytes, says: str):
-    f = tmp_path / "x.nn"
-    f.write_bytes(raw)
-    with pytest.raises(NNError) as info:
-        ng.compile_file(f)
-    assert says in info.value.message
-    assert info.value.span is not None and info.value.span.line >= 1
+def test_more_mistakes_are_positioned(body, message):
+    with pytest.raises(ng.NNError) as e:
+        _ = ng.compile_source(f"model M {{\n input x: f32[batch, 6]\n {body}\n}}", "m.nn").onnx
+    assert message in e.value.message and e.value.span is not None
+
+
+IMG_LAYER = "model M {\n    input img: f32[batch, 1, 8, 8]\n    output o = img | %s\n}\n"
 
 
 @pytest.mark.parametrize(
-    "name, hint", [("x.nn", None), ("m.onnx", "compiled model"), ("d.npz", "holds arrays")]
+    "layer,message",
+    [
+        ("conv2d(4, kernel=0)", "kernel must be 1 or more"),
+        ("maxpool(0)", "kernel must be 1 or more"),
+        ("conv2d(4, kernel=3, stride=0)", "stride must be 1 or more"),
+    ],
+    ids=["conv_kernel_0", "maxpool_0", "conv_stride_0"],
 )
-def test_binary_source_shows_no_bytes_and_says_what_it_is(tmp_path: Path, name: str, hint: str | None):
-    """A binary file has no source line worth showing: its bytes would reach the terminal raw."""
-    f = tmp_path / name
-    f.write_bytes(b"\x08\x08\x12\x07nngraph\x1a\x05\x00\xff\xfe binary")
+def test_zero_kernel_or_stride_fails_at_check(layer, message, tmp_path, capsys):
+    """Regression: a zero kernel or stride passed check."""
+    src = IMG_LAYER % layer
+    (tmp_path / "m.nn").write_text(src)
     with pytest.raises(NNError) as info:
-        ng.compile_file(f)
-    text = info.value.render()
-    assert "is not a .nn source file (it is binary)" in text
-    assert not any(ord(ch) < 32 and ch != "\n" for ch in text), repr(text)
-    assert hint is None or hint in (info.value.hint or "")
+        ng.compile_source(src, "m.nn")
+    assert message in info.value.message, info.value.render()
+    rc, out, err = run_cli(capsys, "check", tmp_path / "m.nn")
+    assert rc == 1 and "error:" in err and message in err and "ok:" not in out
+    src_line = src.splitlines()[2]
+    assert_caret(err, str(tmp_path / "m.nn"), src_line, 3, layer.split("(")[0])
 
 
-def test_directory_as_source(tmp_path: Path):
-    with pytest.raises(NNError) as info:
-        ng.compile_file(tmp_path)
-    assert "is a directory" in info.value.message
-
-
-def test_loss_that_reaches_no_parameter():
-    src = (
-        HEAD + "    output o = x | dense(3)\n}\ntrain M {\n    data = digits\n    target label: i64[batch]\n"
-        "    loss = cross_entropy(x, label)\n}\n"
+def test_a_huge_repeat_count_is_refused_at_once(tmp_path, capsys):
+    """Regression: repeat 100000000 hung instead of failing at once."""
+    f = tmp_path / "r.nn"
+    f.write_text(
+        "model M {\n    input x: f32[batch, 4]\n    h = x\n    repeat 100000000 {\n        h = h | relu\n    }\n    output y = h\n}\n"
     )
-    m = ng.compile_source(src, "m.nn")
-    with pytest.raises(NNError) as info:
-        m.training("grads")
-    assert "does not depend on any parameter" in info.value.message
-    assert info.value.span is not None and info.value.span.line == 8
+    rc, _, err = run_cli(capsys, "check", f)
+    assert rc == 1 and "r.nn:4:12" in err and "at most 10,000 repetitions" in err
 
 
-def test_one_hot_takes_an_integer_depth():
-    m = ng.compile_source("model M {\n    input x: i64[batch]\n    output y = x | one_hot(depth=5)\n}\n")
-    assert m.graph.type(m.graph.outputs["y"]).shape == ("batch", 5)
+def test_an_input_dim_too_large_for_any_tensor_is_positioned():
+    """Regression: an input dim too large for any tensor was not checked."""
+    src = "model M {\n    input x: f32[batch, 99999999999999999999999]\n    output y = x | relu\n}\n"
+    with pytest.raises(NNError) as e:
+        ng.compile_source(src, "big.nn")
+    text = str(e.value)
+    assert "big.nn:2:25" in text and "larger than a tensor can be" in text
+
+
+def test_dim_names_in_arithmetic_say_what_they_are():
+    """Regression: a dim name in arithmetic (reshape([batch * 2, 4])) did not say it is a dim name."""
+    src = "model M {\n    input x: f32[batch, 8]\n    output y = x | reshape([batch * 2, 4])\n}\n"
+    with pytest.raises(NNError) as e:
+        ng.compile_source(src, "r.nn")
+    text = str(e.value.render())
+    assert "r.nn:3:29" in text and "'batch' is a dim name, not a value" in text
+    assert "reshape([-1, 4])" in text

@@ -314,24 +314,3 @@ model M {{
     close(got["grad/x"], xg, 1e-4, "d/dx")
     for name, gr in pg.items():
         close(got[f"grad/transformer_encoder_1.{rename[name]}"], gr, 1e-4, f"d/d{name}")
-
-
-# ---- the character-level language model example -------------------------------------------------
-
-
-def test_char_lm_beats_the_unigram_entropy(root, tmp_path, monkeypatch):
-    """Two epochs of examples/char_lm.nn already predict the held-out tail of its text better
-    than the best context-free model; the sampling script runs on the trained model."""
-    monkeypatch.syspath_prepend(str(root / "examples"))
-    import generate_text as gt
-
-    data = gt.make_data(out=tmp_path / "char_lm.npz")
-    with np.load(data) as z, np.load(root / "examples" / "char_lm.npz") as shipped:
-        np.testing.assert_array_equal(z["tokens"], shipped["tokens"])  # the shipped data is up to date
-        assert z["tokens"].shape[1] == gt.SEQ and np.array_equal(z["tokens"][:, 1:], z["next"][:, :-1])
-    m = ng.compile_file(root / "examples" / "char_lm.nn")
-    m.trainer(out=tmp_path / "lm", threads=2, progress=False).fit(epochs=2)
-    r = gt.score(str(tmp_path / "lm" / "model.onnx"))
-    assert r["held_out_loss"] < r["unigram_entropy"] - 0.5, r
-    text = gt.sample(str(tmp_path / "lm" / "model.onnx"), "The ", 20)
-    assert text.startswith("The ") and len(text) == 24

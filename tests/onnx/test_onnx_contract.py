@@ -1,15 +1,17 @@
 """What every model nngraph writes promises: plain ONNX, pinned opset, old-enough IR,
-symbolic batch, initializers, metadata, atomic writes."""
+symbolic batch, initializers, metadata, atomic writes, and writes that cannot be made."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import onnx
 import pytest
-from conftest import ROOT
+from conftest import ROOT, TINY, run_cli
 
 import nngraph as ng
+from nngraph.errors import NNError
 from nngraph.onnx.context import OPSET
 
 
@@ -105,3 +107,27 @@ def test_check_still_catches_broken_models(cnn):
     big.dims[0] += 1  # a large weight whose shape no longer fits its MatMul
     with pytest.raises(Exception):  # noqa: B017 - onnx raises InferenceError or ValidationError
         check(bad)
+
+
+def test_write_errors_name_the_file_asked_for(tmp_path: Path):
+    """Regression: write errors named the temporary file, not the one asked for."""
+    m = ng.compile_source(TINY)
+    target = tmp_path / "a_file"
+    target.write_text("")
+    with pytest.raises(ng.NNError) as info:
+        m.save(target / "model.onnx")  # its folder is a file
+    assert "model.onnx" in info.value.message and ".tmp" not in info.value.message
+
+
+def test_save_onto_a_directory(tmp_path, capsys):
+    """Regression: saving onto a directory was not a clear error, and could leave a temporary file."""
+    d = tmp_path / "d"
+    d.mkdir()
+    with pytest.raises(NNError, match="is a directory"):
+        ng.compile_source(TINY, "m.nn").save(d)
+    (tmp_path / "f.nn").write_text(TINY)
+    rc, out, err = run_cli(capsys, "compile", tmp_path / "f.nn", "-o", d)
+    assert rc == 1 and err.startswith("error:") and "is a directory" in err
+    assert ".tmp" not in err and "wrote" not in out
+    assert d.is_dir() and list(d.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "f.nn"]  # no temporary file left

@@ -1,4 +1,5 @@
-"""Checkpoints: bit-exact round trips, no pickle, clear errors, and survival of SIGKILL."""
+"""Checkpoints: bit-exact round trips, no pickle, clear errors, and survival of SIGKILL (and of
+the temporary files a killed writer leaves)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import subprocess
 import sys
 import time
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, run_cli
 
 from nngraph.errors import NNError
 from nngraph.runtime.checkpoint import META_KEY, checkpoint_bytes, load_checkpoint, save_checkpoint
@@ -172,3 +174,33 @@ def test_sigkill_while_writing_leaves_a_complete_checkpoint(tmp_path):
 
         for p in tmp_path.iterdir():  # anything else is a temporary, never a partial target
             assert p == target or (p.name.startswith(".checkpoint.npz.") and p.name.endswith(".tmp")), p.name
+
+
+# ---- what is not a checkpoint, and what a killed run left ----------------------------------
+
+
+def test_one_npy_array_under_an_npz_name_is_a_clear_error(tmp_path, capsys):
+    """Regression: one .npy array under an .npz name, and an empty .npy for nngraph run, were not NNErrors."""
+    np.save(tmp_path / "arr.npy", np.zeros((4, 64), np.float32))
+    (tmp_path / "arr.npy").rename(tmp_path / "arr.npz")
+    with pytest.raises(NNError, match="is one .npy array, not an .npz archive"):
+        load_checkpoint(tmp_path / "arr.npz")
+    assert run_cli(capsys, "compile", ROOT / "examples" / "digits_mlp.nn", "-o", tmp_path / "m.onnx")[0] == 0
+    rc, _, err = run_cli(capsys, "eval", tmp_path / "m.onnx", "--data", tmp_path / "arr.npz")
+    assert rc == 1 and "is one .npy array" in err and "Traceback" not in err
+    (tmp_path / "empty.npy").write_bytes(b"")
+    rc, _, err = run_cli(capsys, "run", tmp_path / "m.onnx", "--input", f"image={tmp_path / 'empty.npy'}")
+    assert rc == 1 and "cannot read input 'image'" in err and "Traceback" not in err
+
+
+def test_a_write_clears_temporary_files_a_killed_run_left(tmp_path: Path):
+    """Regression: temporary files a killed run left for the same file were never cleared."""
+    from nngraph.fileio import atomic_write_bytes
+
+    stale = tmp_path / ".checkpoint.npz.abc123.tmp"
+    stale.write_bytes(b"half")
+    other = tmp_path / ".model.onnx.abc123.tmp"  # another file's: left alone
+    other.write_bytes(b"half")
+    atomic_write_bytes(tmp_path / "checkpoint.npz", b"whole")
+    assert (tmp_path / "checkpoint.npz").read_bytes() == b"whole"
+    assert not stale.exists() and other.exists()

@@ -1,4 +1,5 @@
-"""Datasets: the bundled digits, splits and batches, .npz/.csv loading, checks against a model."""
+"""Datasets: the bundled digits, splits and batches, .npz loading, checks against a model (CSV
+files: test_csv_data.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 
 from nngraph.errors import NNError
-from nngraph.runtime.data import Dataset, check_against, load_csv, load_digits, load_npz
+from nngraph.runtime.data import Dataset, check_against, load_digits, load_npz
 
 IMAGE = {"image": (("batch", 1, 8, 8), "f32")}
 LABEL = {"label": (("batch",), "i64")}
@@ -152,50 +153,6 @@ def test_load_npz_wrong_names(tmp_path):
     np.savez(obj, pixels=np.array([{"a": 1}], dtype=object), target=np.arange(1))
     with pytest.raises(NNError, match="cannot read"):
         load_npz(obj, ["pixels"], ["target"])
-
-
-def test_load_csv_with_and_without_header(tmp_path):
-    plain = tmp_path / "plain.csv"
-    plain.write_text("1,2,0\n3.5,4,1\n\n5,6,2\n")
-    ds = load_csv(plain, "x", "y")
-    assert ds.inputs["x"].dtype == np.float32 and ds.inputs["x"].tolist() == [[1, 2], [3.5, 4], [5, 6]]
-    assert ds.targets["y"].dtype == np.int64 and ds.targets["y"].tolist() == [0, 1, 2]
-
-    headed = tmp_path / "headed.csv"
-    headed.write_text("species,a,b\n2,0.5,1\n1.0,0.25,2\n")
-    ds = load_csv(headed, ["x"], ["y"], label_column="species")
-    assert ds.inputs["x"].tolist() == [[0.5, 1], [0.25, 2]] and ds.targets["y"].tolist() == [2, 1]
-    ds = load_csv(headed, ["x"], ["y"], label_column=0)
-    assert ds.targets["y"].tolist() == [2, 1]
-
-
-def test_load_csv_errors(tmp_path):
-    p = tmp_path / "d.csv"
-    p.write_text("a,b,label\n1,2,0\n3,4,1\n")
-    with pytest.raises(NNError) as e:
-        load_csv(p, "x", "y", label_column="lable")
-    assert "no column 'lable'" in str(e.value) and "'a', 'b', 'label'" in str(e.value)
-    assert "did you mean 'label'?" in str(e.value)
-    with pytest.raises(NNError, match=r"inputs \['x', 'z'\] and targets \['y'\]"):
-        load_csv(p, ["x", "z"], ["y"])
-    with pytest.raises(NNError, match="out of range"):
-        load_csv(p, "x", "y", label_column=3)
-
-    p.write_text("1,2,0\n3,four,1\n")
-    with pytest.raises(NNError) as e:
-        load_csv(p, "x", "y")
-    assert "line 2, column 2: 'four' is not a number" in str(e.value)
-    assert "d.csv:2:1" in str(e.value) and "3,four,1" in str(e.value)  # points at the line
-
-    p.write_text("1,2,0\n3,4,1.5\n")
-    with pytest.raises(NNError, match="label 1.5 is not an integer"):
-        load_csv(p, "x", "y")
-    p.write_text("1,2,0\n3,4\n")
-    with pytest.raises(NNError, match="line 2 has 2 columns"):
-        load_csv(p, "x", "y")
-    p.write_text("a,b,c\n")
-    with pytest.raises(NNError, match="no data"):
-        load_csv(p, "x", "y")
 
 
 # ---- checking against a model ----------------------------------------------------------------

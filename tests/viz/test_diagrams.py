@@ -376,14 +376,6 @@ def test_flops_count_the_gemms_of_an_optimized_graph():
     assert total(m.graph) > 0 and total(optimize(m.graph, 2)) == total(m.graph)
 
 
-def test_layers_cannot_take_the_training_step_scopes():
-    for name in ("grad", "update"):
-        with pytest.raises(NNError, match=f"'{name}' cannot name a layer"):
-            compile_source(
-                f"model M {{\n    input x: f32[batch, 8]\n    {name} = dense(4)\n    output y = x | {name}\n}}\n"
-            )
-
-
 def test_draw_train_without_O_shows_no_fusions(tmp_path):
     def drawn(*opts: str) -> str:
         out = tmp_path / f"d{len(opts)}.svg"
