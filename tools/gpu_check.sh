@@ -42,8 +42,8 @@ run() {
     python3 -c "import onnxruntime as o; print(o.__version__, o.__file__, o.get_available_providers())" \
         | tee "$out/providers.txt"
     nvidia-smi --query-gpu=name,memory.total --format=csv >> "$out/providers.txt" 2>&1
-    python3 -m pytest -p no:cacheprovider -q -rs -k "cuda" tests/test_training.py tests/test_runtime.py \
-        tests/test_runtime_app.py 2>&1 | tail -40 | tee "$out/cuda_tests.txt"
+    python3 -m pytest -p no:cacheprovider -q -rs -k "cuda" tests/training/test_trainer.py tests/runtime/test_stepper.py \
+        tests/runtime/test_session.py 2>&1 | tail -40 | tee "$out/cuda_tests.txt"
     python3 tools/bench.py --quick --json "$out/bench.json" > "$out/bench.txt" 2> "$out/bench_err.txt"
     tail -30 "$out/bench.txt"
 }
