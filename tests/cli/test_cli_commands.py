@@ -6,16 +6,15 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
 import pytest
+from conftest import ROOT
 
 import nngraph.cli
 from nngraph.cli import app
 from nngraph.errors import NNError
 
-ROOT = Path(__file__).resolve().parents[2]
 CLI = ROOT / "nngraph" / "cli"
 NOT_COMMANDS = {"__init__", "__main__", "app", "common"}
 SHARED = ("file", "--model", "--seed", "-O", "--json", "--device", "--report", "--dump-after", "--disable")

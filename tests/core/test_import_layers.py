@@ -8,8 +8,9 @@ import ast
 from pathlib import Path
 
 import networkx as nx
+from conftest import ROOT
 
-PKG = Path(__file__).resolve().parents[2] / "nngraph"
+PKG = ROOT / "nngraph"
 
 #: The stages in data-flow order; a module may import its own stage and earlier ones.
 STAGES = [

@@ -7,11 +7,11 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 import pytest
+from conftest import ROOT
 
 import nngraph
 from nngraph.layers import all_layers, layer, lookup
@@ -20,7 +20,6 @@ from nngraph.layers.losses import LOSSES
 from nngraph.layers.metrics import METRICS
 from nngraph.layers.registry import LAYERS
 
-ROOT = Path(__file__).resolve().parents[2]
 GRAMMAR = (ROOT / "grammar" / "README.md").read_text(encoding="utf-8")
 
 FAMILIES = {

@@ -18,7 +18,7 @@ from nngraph.core.types import FLOATS, TensorType, dtype_name
 from nngraph.errors import NNError
 from nngraph.ops import registry
 from nngraph.ops.reference import evaluate
-from nngraph.ops.registry import NO_GRADIENT, REQUIRED, Style
+from nngraph.ops.registry import REQUIRED
 from nngraph.passes.cleanup import simplify
 
 OPS = registry.all_ops()
@@ -28,24 +28,6 @@ INTERNAL = sorted(n for n, op in OPS.items() if op.internal)
 
 def type_of(a: np.ndarray) -> TensorType:
     return TensorType(dtype_name(a.dtype), a.shape)
-
-
-# ---- every record has every rule ----------------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", sorted(OPS))
-def test_record_has_every_rule(name):
-    op = OPS[name]
-    for part in ("infer", "lower", "reference", "samples"):
-        assert callable(getattr(op, part)), f"{name} has no {part} rule"
-    assert isinstance(op.style, Style) and op.style.category, f"{name} has no diagram style"
-    assert op.doc, f"{name} has no doc line"
-    assert op.grad is NO_GRADIENT or callable(op.grad) or (op.grad is None and callable(op.decompose)), (
-        f"{name} needs a gradient rule, NO_GRADIENT or a decomposition, has grad={op.grad!r}"
-    )
-    assert op.flops is None or callable(op.flops)
-    assert all(callable(f) for f in op.identities), f"{name}: an identity is not a function"
-    assert op.samples(np.random.default_rng(0)), f"{name} has no samples"
 
 
 # ---- no_grad_inputs -----------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from nngraph.core.ir import Graph
 from nngraph.core.types import TensorType, dtype_name
 from nngraph.onnx.single_op import single_op_model
 from nngraph.ops.reference import evaluate_nodes
-from nngraph.ops.registry import NO_GRADIENT, all_ops
+from nngraph.ops.registry import NO_GRADIENT, Style, all_ops
 
 OPS = all_ops()
 
@@ -33,9 +33,18 @@ def run_sample(op, sample):
 
 @pytest.mark.parametrize("name", sorted(OPS))
 def test_record_is_complete(name):
+    """Every rule of the record: shape, lowering, reference, samples, style, doc, a gradient (a
+    rule, NO_GRADIENT or a decomposition), and well-formed FLOP and identity fields."""
     op = OPS[name]
-    for part in ("infer", "lower", "reference", "samples", "style"):
-        assert getattr(op, part) is not None, f"{name} has no {part}"
+    for part in ("infer", "lower", "reference", "samples"):
+        assert callable(getattr(op, part)), f"{name} has no {part} rule"
+    assert isinstance(op.style, Style) and op.style.category, f"{name} has no diagram style"
+    assert op.doc, f"{name} has no doc line"
+    assert op.grad is NO_GRADIENT or callable(op.grad) or (op.grad is None and callable(op.decompose)), (
+        f"{name} needs a gradient rule, NO_GRADIENT or a decomposition, has grad={op.grad!r}"
+    )
+    assert op.flops is None or callable(op.flops)
+    assert all(callable(f) for f in op.identities), f"{name}: an identity is not a function"
     assert len(op.samples(np.random.default_rng(0))) >= 2, f"{name} needs several sample shapes"
 
 
@@ -54,13 +63,6 @@ def test_lowering_matches_reference(name):
 
 
 # ---- the gradient rule -----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", sorted(OPS))
-def test_every_op_has_a_gradient_rule(name):
-    op = OPS[name]
-    assert op.grad is not None or op.decompose is not None, f"{name} has no gradient rule or decomposition"
-    assert op.grad is NO_GRADIENT or op.grad is None or callable(op.grad), f"{name}: grad is {op.grad!r}"
 
 
 def as64(a: np.ndarray) -> np.ndarray:
