@@ -6,6 +6,7 @@ which module was imported first. A layer may build other layers with `ctx.call`.
 """
 
 from nngraph.layers import (  # noqa: F401  (each family registers its layers)
+    activation,
     attention,
     conv,
     dense,

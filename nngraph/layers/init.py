@@ -15,8 +15,16 @@ INITS = ("default", "he_uniform", "he_normal", "xavier_uniform", "xavier_normal"
 
 
 def initialize(
-    name: str, shape: tuple[int, ...], init: str, fan_in: int, fan_out: int, seed: int, dtype=np.float32
+    name: str,
+    shape: tuple[int, ...],
+    init: str | float,
+    fan_in: int,
+    fan_out: int,
+    seed: int,
+    dtype=np.float32,
 ) -> np.ndarray:
+    if isinstance(init, float):  # a layer's own constant start, e.g. prelu's slope 0.25
+        return np.full(shape, init, dtype)
     rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
     if init == "zeros":
         return np.zeros(shape, dtype)

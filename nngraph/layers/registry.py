@@ -23,7 +23,7 @@ class LayerCtx(Protocol):
         self,
         local: str,
         shape: tuple[int, ...],
-        init: str,
+        init: str | float,
         fan_in: int = 0,
         fan_out: int = 0,
         trainable: bool = True,
