@@ -23,6 +23,7 @@ from nngraph.layers.registry import LAYERS
 GRAMMAR = (ROOT / "grammar" / "README.md").read_text(encoding="utf-8")
 
 FAMILIES = {
+    "activation": ["prelu"],
     "dense": ["dense"],
     "conv": ["conv1d", "conv2d"],
     "pool": ["maxpool", "maxpool1d", "maxpool2d", "avgpool", "avgpool1d", "avgpool2d"],
