@@ -3,13 +3,16 @@ assigned, unknown layers and arguments, with the hints that PyTorch and Keras ha
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn
 
 from nngraph.errors import NNError, Span
 from nngraph.frontend.scope import Scope
 from nngraph.frontend.values import LayerValue, Tensor
 from nngraph.layers.args import Symbol
+from nngraph.layers.registry import LayerDef
+from nngraph.ops import registry
 from nngraph.syntax import ast
 
 #: PyTorch and Keras names users bring with them, lower-cased, and nngraph's word for each.
@@ -17,6 +20,8 @@ FOREIGN_LAYERS = {
     "linear": "dense",
     "fc": "dense",
     "conv": "conv2d",
+    "convtranspose1d": "conv_transpose1d",
+    "convtranspose2d": "conv_transpose2d",
     "maxpool2d": "maxpool",
     "avgpool2d": "avgpool",
     "max_pool2d": "maxpool",
@@ -98,20 +103,57 @@ def used_before_assigned(sym: Symbol, scope: Scope) -> None:
 
 
 def unknown_layer(
-    name: str, span: Span, scope: Scope, layers: Iterable[str], blocks: Iterable[str]
+    name: str, span: Span, scope: Scope, layers: Mapping[str, LayerDef], blocks: Iterable[str]
 ) -> NoReturn:
-    """Refuse a call of a name that is no built-in layer (`layers`), block or layer value in scope."""
-    layers = list(layers)
+    """Refuse a call of a name that is no built-in layer (`layers`), block or layer value in scope.
+    The hint names a built-in layer of the family the name looks like, when it looks like one:
+    conv_transpose2d is hinted as a convolution or not at all, never as `transpose`."""
     if name in scope.vars and isinstance(scope.vars[name], Tensor):
         raise NNError(f"'{name}' is a tensor, not a layer", span, expected="a layer or block name")
-    candidates = layers + list(blocks) + [k for k, v in scope.vars.items() if isinstance(v, LayerValue)]
+    families = {k: family(d) for k, d in layers.items()}
+    alike = _families_like(name, families)
+    builtin = [k for k, f in families.items() if not alike or f in alike]
+    candidates = builtin + list(blocks) + [k for k, v in scope.vars.items() if isinstance(v, LayerValue)]
     err = NNError(
         f"unknown layer '{name}'", span, expected="a built-in layer, a block, or a layer assigned above"
     )
-    if name.lower() in FOREIGN_LAYERS and FOREIGN_LAYERS[name.lower()] in layers:
+    if name.lower() in FOREIGN_LAYERS and FOREIGN_LAYERS[name.lower()] in families:
         err.hint = f"did you mean '{FOREIGN_LAYERS[name.lower()]}'? (nngraph's name for {name})"
         raise err
     raise err.suggest(name, candidates)
+
+
+#: a family module of nngraph/layers whose name is not the word its operators' Style.category uses
+_MODULE_FAMILY = {
+    "dense": "linear",
+    "embedding": "embed",
+    "positional": "embed",
+    "losses": "loss",
+    "metrics": "metric",
+}
+
+
+def family(d: LayerDef) -> str:
+    """A layer's family: for a primitive operator the category its record's Style gives, else
+    the family module it is defined in (conv, pool, norm, ...)."""
+    if d.op is not None:
+        return registry.get(d.op).style.category
+    module = d.build.__module__.rsplit(".", 1)[-1]
+    return _MODULE_FAMILY.get(module, module)
+
+
+def _families_like(name: str, families: Mapping[str, str]) -> set[str]:
+    """The families an unknown layer name looks like it belongs to: those of the layers whose
+    first word it shares (conv_transpose2d, conv2d), and any whose family word it contains
+    (adaptive_avgpool: pool). Empty when it looks like none."""
+    first = _first_word(name)
+    like = {f for k, f in families.items() if first and _first_word(k) == first}
+    return like | {f for f in set(families.values()) if len(f) >= 4 and f in name.lower()}
+
+
+def _first_word(name: str) -> str | None:
+    words = re.findall(r"[a-z]+", name.lower())
+    return words[0] if words else None
 
 
 def unknown_argument(name: str, owner: str, span: Span, names: list[str], signature: str) -> NoReturn:

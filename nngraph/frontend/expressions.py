@@ -15,6 +15,8 @@ from nngraph.frontend.state import BuildState
 from nngraph.frontend.summary import SummaryRow
 from nngraph.frontend.values import LayerValue, Tensor, describe
 from nngraph.layers.args import Symbol
+from nngraph.layers.registry import LayerDef
+from nngraph.ops import registry
 from nngraph.syntax import ast
 
 
@@ -188,6 +190,8 @@ class Evaluator(BuildState):
     ) -> Any:
         """The call `func(...)` of `target` on evaluated arguments: a tensor when its input tensors
         are all given, else a layer value waiting for them."""
+        if func in scope.vars and not target.tensors:  # `m = minimum` then m(x, 6.0)
+            pos = self.number_operands(target, pos, spans, span, scope)
         if func in scope.vars:  # an assigned layer instance: only tensors may be added
             if kws or any(not isinstance(v, Tensor) for v in pos):
                 raise NNError(
@@ -201,11 +205,65 @@ class Evaluator(BuildState):
                 span,
                 scope,
             )
+        pos = self.number_operands(target, pos, spans, span, scope)
         lv = LayerValue(target.callee, target.kind, span)
         bind_args(lv, pos, spans, kws, span, scope, self.dims, self.eval, name_spans)
         if ready(lv):
             return self.apply(lv, [], span, scope)
         return lv
+
+    def number_operands(
+        self, target: LayerValue, pos: list, spans: list[Span], span: Span, scope: Scope
+    ) -> list:
+        """`pos` with each number in an operand position of a primitive operator of two or more
+        tensors (`minimum(x, 6.0)`, `sub(1, x)`, `where(c, x, 0.0)`) made a scalar constant of the
+        other operands' dtype, as the number of `x * 0.5` is; other layers' arguments pass as given."""
+        d = target.callee
+        n = d.n_tensors if isinstance(d, LayerDef) and d.op is not None else None
+        if n is None or n < 2 or target.tensors:
+            return pos
+        operands = pos[:n]
+        if all(isinstance(v, Tensor) for v in operands):
+            return pos
+        names = [i.rstrip("?") for i in registry.get(d.op).inputs]
+        for name, v, s in zip(names, operands, spans, strict=False):
+            if isinstance(v, Symbol):
+                undefined(v, scope, self.dims)
+            if not isinstance(v, Tensor) and not _is_number(v):
+                raise NNError(
+                    f"operand '{name}' of '{d.name}' must be a tensor or a number, got {describe(v)}",
+                    s,
+                    expected=f"{d.name}({', '.join(names)}) on tensors or numbers",
+                )
+        if len(operands) < n:
+            raise NNError(
+                f"'{d.name}' takes a number as an operand only with all its {n} operands given",
+                spans[len(operands) - 1],
+                expected=f"{d.name}(x, {_number_words(next(v for v in operands if _is_number(v)))}) "
+                f"or x | {d.name}(...)",  # every operand is a tensor or a number, and not all tensors
+                hint="a number takes its dtype from the tensor beside it, so that tensor comes in the same call",
+            )
+        tensors = [v for v in operands if isinstance(v, Tensor)]
+        if not tensors:
+            raise NNError(
+                f"'{d.name}' needs a tensor among its operands, got only numbers",
+                span,
+                expected=f"a tensor, e.g. {d.name}({', '.join(['x', *map(_number_words, operands[1:])])})",
+                hint="a number takes the dtype of the tensor beside it",
+            )
+        types = [self.graph.type(t.node) for t in tensors]
+        like = next((t for t in types if t.dtype != "bool"), types[0])
+        if like.dtype == "bool" and d.name == "where":
+            raise NNError(
+                "'where' of a bool condition and numbers has no dtype for its result",
+                span,
+                expected="a tensor among a and b, whose dtype the numbers take",
+                hint="for 1.0 where c holds and 0.0 elsewhere write cast(c, to=f32)",
+            )
+        return [
+            Tensor(constant(self, v, like, s, d.name)) if i < n and _is_number(v) else v
+            for i, (v, s) in enumerate(zip(pos, spans, strict=True))
+        ]
 
     def apply(
         self, lv: LayerValue, more: list[Tensor], span: Span, scope: Scope, piped: bool = False
@@ -228,3 +286,11 @@ class Evaluator(BuildState):
         out = lv.callee.build(ctx, [t.node for t in tensors], lv.args)
         self.rows.append(SummaryRow(lv.name, lv.kind, out, self.param_elements - before, lv.name.count("/")))
         return Tensor(out)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _number_words(v: Any) -> str:
+    return str(v) if _is_number(v) else "y"

@@ -48,11 +48,14 @@ class LayerEmitter(Emitter):
             )
 
 
-def constant(b: BuildState, value: float, like: TensorType, span: Span) -> str:
-    """A scalar constant of `like`'s dtype, refused where it cannot combine with `like` as written."""
+def constant(b: BuildState, value: float, like: TensorType, span: Span, op: str | None = None) -> str:
+    """A scalar constant of `like`'s dtype, refused where it cannot combine with `like` as written:
+    the number of `x * 0.5`, or of a call `op(x, 0.5)` (a number where the operator takes a tensor)."""
     if like.dtype == "bool":
         raise NNError(
-            f"arithmetic on a bool tensor {like}",
+            f"arithmetic on a bool tensor {like}"
+            if op is None
+            else f"'{op}' of the number {value} and a bool tensor {like}",
             span,
             expected="a numeric tensor",
             hint="cast it first, e.g. cast(mask, to=f32)",

@@ -31,7 +31,7 @@ def _primitive(op: registry.Op) -> LayerDef:
         }
         return ctx.op(op.name, xs, **a)
 
-    return LayerDef(op.name, n, params, build, op.doc)
+    return LayerDef(op.name, n, params, build, op.doc, op=op.name)
 
 
 def register_primitives() -> None:

@@ -52,6 +52,7 @@ class LayerDef:
     params: list[ArgSpec]
     build: Build
     doc: str = ""
+    op: str | None = None  # the primitive operator this layer is exactly, for a layer of one operator
 
 
 LAYERS: dict[str, LayerDef] = {}
