@@ -13,6 +13,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*.nn"))
+#: ImageNet-sized examples: too big for the NumPy reference evaluation and every-pass sweeps.
+IMAGENET = {"resnet18", "resnet50", "mobilenetv2"}
+SMALL_EXAMPLES = [p for p in EXAMPLES if p.stem not in IMAGENET]
 
 # ---- small .nn sources ---------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import onnx
 import pytest
-from conftest import EXAMPLES, ROOT, random_feeds
+from conftest import EXAMPLES, ROOT, SMALL_EXAMPLES, random_feeds
 
 import nngraph as ng
 from nngraph.onnx.lower import check
@@ -23,9 +23,7 @@ def test_examples_exist():
     assert {"mlp", "cnn", "digits_cnn", "residual_cnn", "resnet18"} <= names
 
 
-@pytest.mark.parametrize(
-    "path", [p for p in EXAMPLES if not p.stem.startswith("resnet")], ids=lambda p: p.stem
-)
+@pytest.mark.parametrize("path", SMALL_EXAMPLES, ids=lambda p: p.stem)
 def test_example_runs_and_matches_numpy(path, tmp_path):
     m = ng.compile_file(path)
     out = m.save(tmp_path / f"{path.stem}.onnx")
@@ -73,6 +71,13 @@ def test_resnet50_has_torchvisions_parameter_count():
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert d["params"] == 25_557_032 and d["outputs"] == {"logits": "f32[batch,1000]"}
+
+
+def test_mobilenetv2_has_torchvisions_parameter_count():
+    """examples/mobilenetv2.nn is torchvision's mobilenet_v2 (width 1.0), written with relu6."""
+    m = ng.compile_file(ROOT / "examples" / "mobilenetv2.nn")
+    assert m.summary_dict()["params"] == 3_504_872
+    assert len(m.graph.nodes_with("relu6")) == 35
 
 
 def test_char_lm_beats_the_unigram_entropy(root, tmp_path, monkeypatch):

@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 import pytest
-from conftest import EXAMPLES, ROOT, random_feeds
+from conftest import ROOT, SMALL_EXAMPLES, random_feeds
 from pass_helpers import CONV1D_NET, gemms, ops, run, step_feeds
 
 import nngraph as ng
 from nngraph.passes.manager import Runner
 from nngraph.passes.pipeline import all_pass_names
 
-SMALL = [p for p in EXAMPLES if not p.stem.startswith("resnet")]
+SMALL = SMALL_EXAMPLES
 
 
 @pytest.mark.parametrize("path", SMALL, ids=lambda p: p.stem)
