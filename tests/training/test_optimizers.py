@@ -116,8 +116,11 @@ def test_early_stopping_stops(tmp_path):
 def test_the_registries_list_each_unit_with_its_slots_and_arguments():
     assert {n: [(s.name, s.start) for s in o.slots] for n, o in OPTIMIZERS.items()} == {
         "sgd": [("momentum", 0.0)],
-        "adam": [("m", 0.0), ("v", 0.0)],
-        "adamw": [("m", 0.0), ("v", 0.0)],
+        "adam": [("m", 0.0), ("v", 0.0), ("v_max", 0.0)],
+        "adamw": [("m", 0.0), ("v", 0.0), ("v_max", 0.0)],
+        "rmsprop": [("square_avg", 0.0), ("grad_avg", 0.0), ("momentum", 0.0)],
+        "adagrad": [("sum", "initial_accumulator_value")],  # a start that names the setting holding it
+        "lion": [("m", 0.0)],
     }
     assert all(o.args[0].name == "lr" for o in OPTIMIZERS.values())
     assert {n: [a.name for a in s.args] for n, s in SCHEDULES.items()} == {
@@ -132,6 +135,10 @@ def test_the_registries_list_each_unit_with_its_slots_and_arguments():
         ("sgd(lr=0.1, momentum=0.9)", ["optimizer.momentum"]),
         ("adam(lr=0.1)", ["optimizer.m", "optimizer.v"]),
         ("adamw(lr=0.1)", ["optimizer.m", "optimizer.v"]),
+        ("adam(lr=0.1, amsgrad=true)", ["optimizer.m", "optimizer.v", "optimizer.v_max"]),
+        ("rmsprop(lr=0.1)", ["optimizer.square_avg"]),
+        ("adagrad(lr=0.1)", ["optimizer.sum"]),
+        ("lion(lr=0.1)", ["optimizer.m"]),
     ]:
         c = ng.compile_source(SRC.format(opt=opt, extra=""), "o.nn").training("step")
         assert c.interface.slots == slots, opt
@@ -152,6 +159,12 @@ def test_unit_mistakes_are_told_to_its_author():
         register(OPTIMIZERS["sgd"])
     with pytest.raises(ValueError, match="'lr' as its first argument"):
         register(Optimizer("nolr", (Arg("beta", 0.9),), (), lambda e, u, s: (u.param, {})))
+    with pytest.raises(ValueError, match="starts slot 'buf' at an undeclared setting 'bufstart'"):
+        register(
+            Optimizer(
+                "nostart", (Arg("lr", 0.1),), (Slot("buf", start="bufstart"),), lambda e, u, s: (u.param, {})
+            )
+        )
     forgetful = register(
         Optimizer("forgetful", (Arg("lr", 0.1),), (Slot("buf"),), lambda e, u, s: (u.param, {}))
     )

@@ -8,7 +8,7 @@ of one dtype as ONE flat vector, and each slot as a flat vector beside it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from nngraph.training.settings import Arg, Setting
@@ -33,7 +33,7 @@ class Slot:
     `optimizer.NAME` and output `next/optimizer.NAME` (`.f64` etc. appended for other dtypes)."""
 
     name: str
-    start: float = 0.0  # every element's value before the first step
+    start: float | str = 0.0  # every element's value before the first step, or the setting holding it
     when: Callable[[dict[str, Any]], bool] | None = None  # kept only for these settings; None: always
 
 
@@ -64,8 +64,12 @@ class Optimizer:
     check: Callable[[Setting], None] | None = None  # a mistake across settings, raised as NNError
 
     def slots_for(self, settings: dict[str, Any]) -> tuple[Slot, ...]:
-        """The slots the step model carries for these settings, in declaration order."""
-        return tuple(s for s in self.slots if s.when is None or s.when(settings))
+        """The slots the step model carries for these settings, in declaration order, each start
+        that names a setting (adagrad's `initial_accumulator_value`) replaced by its value."""
+        kept = (s for s in self.slots if s.when is None or s.when(settings))
+        return tuple(
+            replace(s, start=float(settings[s.start])) if isinstance(s.start, str) else s for s in kept
+        )
 
 
 #: Every optimizer by name, in the order messages list them ("one of sgd, adam, adamw").
@@ -78,5 +82,11 @@ def register(opt: Optimizer) -> Optimizer:
         raise ValueError(f"optimizer '{opt.name}' is registered twice")
     if not opt.args or opt.args[0].name != "lr":
         raise ValueError(f"optimizer '{opt.name}' must declare 'lr' as its first argument")
+    names = {a.name for a in opt.args}
+    for slot in opt.slots:
+        if isinstance(slot.start, str) and slot.start not in names:
+            raise ValueError(
+                f"optimizer '{opt.name}' starts slot '{slot.name}' at an undeclared setting '{slot.start}'"
+            )
     OPTIMIZERS[opt.name] = opt
     return opt
