@@ -151,9 +151,11 @@ def test_attribute_kinds_are_declared_where_the_default_does_not_tell(name):
 
 
 def _outside(limit: str):
-    """A number the limit refuses: 'in [0, 1]' -> 2, '>= 1' -> 0."""
+    """A number the limit refuses: 'in [0, 1]' -> 2, '>= 1' -> 0, '> 0' -> 0."""
     if m := re.fullmatch(r"in \[(\S+), (\S+)\]", limit):
         return int(m[2]) + 1
+    if m := re.fullmatch(r"> (\S+)", limit):
+        return int(m[1])
     m = re.fullmatch(r">= (\S+)", limit)
     return int(m[1]) - 1
 
