@@ -70,8 +70,18 @@ def _conv_flops(xs, attrs):
     return 2 * out.size * w.shape[1] * math.prod(w.shape[2:])  # channels per group x kernel
 
 
+def _conv_transpose_flops(xs, attrs):
+    w = xs[1]
+    return 2 * xs[0].size * w.shape[1] * math.prod(w.shape[2:])  # each input element x its group's outputs
+
+
 #: the FLOP count of every counted op, computed from the arrays
-FLOPS = {"matmul": _matmul_flops, "gemm": _gemm_flops, "conv": _conv_flops}
+FLOPS = {
+    "matmul": _matmul_flops,
+    "gemm": _gemm_flops,
+    "conv": _conv_flops,
+    "conv_transpose": _conv_transpose_flops,
+}
 
 
 def test_the_counted_ops_are_the_ones_checked_here():
