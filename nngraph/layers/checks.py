@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from nngraph.core.types import FLOATS
 from nngraph.layers.registry import LayerCtx
+from nngraph.ops.common import layout
 
 
 def int_tuple(
@@ -47,12 +48,16 @@ def static_dim(ctx: LayerCtx, x: str, axis: int, what: str, role: str) -> int:
 
 
 def spatial_rank(ctx: LayerCtx, x: str, what: str, nd: int | None) -> int:
-    """The number of spatial dims of a [batch, channels, ...] input: nd, or 1 or 2 when nd is None."""
+    """The number of spatial dims of a [batch, channels, ...] input: nd, or 1, 2 or 3 when nd is None."""
     t = ctx.type(x)
-    ranks = (nd + 2,) if nd else (3, 4)
+    ranks = (nd + 2,) if nd else (3, 4, 5)
     if t.rank not in ranks:
-        layout = {3: "[batch, channels, length]", 4: "[batch, channels, height, width]"}
-        want = " or ".join(f"{r}-D {layout[r]}" for r in ranks)
+        want = ", ".join(f"{r}-D {layout(r - 2)}" for r in ranks[:-1])
+        want = (
+            f"{want} or {ranks[-1]}-D {layout(ranks[-1] - 2)}"
+            if want
+            else f"{ranks[0]}-D {layout(ranks[0] - 2)}"
+        )
         hint = (
             "a dense output is [batch, features]; use reshape([batch, C, H, W]) to give it channels and space"
             if t.rank == 2

@@ -1,4 +1,4 @@
-"""maxpool and avgpool over the spatial dims: 1-D or 2-D from the input's rank, or insisting on one."""
+"""maxpool and avgpool over the spatial dims: 1-D, 2-D or 3-D from the input's rank, or insisting on one."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ def _pool(op: str, nd: int | None) -> Build:
 
 _POOL_ARGS = [A("kernel", "ints", required=True), A("stride", "ints", None), A("padding", "padding", 0)]
 for _op in ("maxpool", "avgpool"):
-    layer(_op, _POOL_ARGS, doc=f"{_op} over the spatial dims (1-D or 2-D from the input's rank)")(
+    layer(_op, _POOL_ARGS, doc=f"{_op} over the spatial dims (1-D, 2-D or 3-D from the input's rank)")(
         _pool(_op, None)
     )
-    for _nd in (1, 2):
+    for _nd in (1, 2, 3):
         layer(f"{_op}{_nd}d", _POOL_ARGS, doc=f"{_op} over a {_nd}-D input")(_pool(_op, _nd))

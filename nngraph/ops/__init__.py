@@ -15,6 +15,7 @@ from nngraph.ops import (  # noqa: F401  (each family registers its records)
     pool,
     recurrent,
     reduce,
+    resample,
     shape,
     slicing,
 )

@@ -25,7 +25,7 @@ GRAMMAR = (ROOT / "grammar" / "README.md").read_text(encoding="utf-8")
 FAMILIES = {
     "activation": ["prelu"],
     "dense": ["dense"],
-    "conv": ["conv1d", "conv2d"],
+    "conv": ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"],
     "pool": ["maxpool", "maxpool1d", "maxpool2d", "avgpool", "avgpool1d", "avgpool2d"],
     "norm": ["batchnorm", "layernorm"],
     "embedding": ["embedding"],

@@ -70,8 +70,18 @@ def _conv_flops(xs, attrs):
     return 2 * out.size * w.shape[1] * math.prod(w.shape[2:])  # channels per group x kernel
 
 
+def _conv_transpose_flops(xs, attrs):
+    w = xs[1]
+    return 2 * xs[0].size * w.shape[1] * math.prod(w.shape[2:])  # each input element x its group's outputs
+
+
 #: the FLOP count of every counted op, computed from the arrays
-FLOPS = {"matmul": _matmul_flops, "gemm": _gemm_flops, "conv": _conv_flops}
+FLOPS = {
+    "matmul": _matmul_flops,
+    "gemm": _gemm_flops,
+    "conv": _conv_flops,
+    "conv_transpose": _conv_transpose_flops,
+}
 
 
 def test_the_counted_ops_are_the_ones_checked_here():
@@ -151,9 +161,11 @@ def test_attribute_kinds_are_declared_where_the_default_does_not_tell(name):
 
 
 def _outside(limit: str):
-    """A number the limit refuses: 'in [0, 1]' -> 2, '>= 1' -> 0."""
+    """A number the limit refuses: 'in [0, 1]' -> 2, '>= 1' -> 0, '> 0' -> 0."""
     if m := re.fullmatch(r"in \[(\S+), (\S+)\]", limit):
         return int(m[2]) + 1
+    if m := re.fullmatch(r"> (\S+)", limit):
+        return int(m[1])
     m = re.fullmatch(r">= (\S+)", limit)
     return int(m[1]) - 1
 
