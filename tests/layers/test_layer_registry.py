@@ -29,7 +29,7 @@ FAMILIES = {
     "pool": ["maxpool", "maxpool1d", "maxpool2d", "avgpool", "avgpool1d", "avgpool2d"],
     "norm": ["batchnorm", "layernorm"],
     "embedding": ["embedding"],
-    "regularize": ["dropout"],
+    "regularize": ["dropout", "dropout2d", "alpha_dropout"],
     "shape": ["reshape"],
     "steps": ["last_step", "mean_steps"],
     "recurrent": ["rnn", "lstm", "gru"],
