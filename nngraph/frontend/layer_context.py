@@ -109,12 +109,16 @@ class LayerContext:
         fan_out: int = 0,
         trainable: bool = True,
         like: str | None = None,
+        dtype: str | None = None,
+        zero_rows: tuple[int, ...] = (),
     ) -> str:
+        """A parameter of `like`'s float dtype (else `dtype`, else f32); `zero_rows` are rows of
+        axis 0 that start at zero whatever the init (an embedding's padding row)."""
         g = self.b.graph
         pid = f"{self.prefix}.{local}"
-        dtype = (
-            g.type(like).dtype if like is not None and g.type(like).dtype in ("f16", "f32", "f64") else "f32"
-        )
+        if like is not None and g.type(like).dtype in ("f16", "f32", "f64"):
+            dtype = g.type(like).dtype
+        dtype = dtype or "f32"
         t = TensorType(dtype, tuple(shape))
         if pid in g.g:
             if g.type(pid) != t:
@@ -131,6 +135,8 @@ class LayerContext:
                 expected="a layer size that fits in memory",
             )
         value = initialize(pid, tuple(shape), init, fan_in, fan_out, self.b.seed, DTYPES[dtype])
+        if zero_rows:
+            value[list(zero_rows)] = 0
         if trainable:  # buffers (running statistics) are counted apart, as PyTorch's are
             self.b.param_elements += n
         return g.add(
@@ -145,6 +151,12 @@ class LayerContext:
 
     def dims(self) -> set[str]:
         return self.b.dims
+
+    def float_dtype(self) -> str:
+        """The model's float dtype: the one its float inputs share, or f32 (none, or several)."""
+        g = self.b.graph
+        found = {g.type(i).dtype for i in g.inputs} & {"f16", "f32", "f64"}
+        return found.pop() if len(found) == 1 else "f32"
 
     @property
     def training(self) -> bool:
@@ -171,10 +183,12 @@ class LayerContext:
         """A buffer's value so far in this step: its update by an earlier application, or itself."""
         return self.b.state_updates.get(buffer, buffer)
 
-    def noise(self, like: str, p: float) -> str:
-        """A fresh input of uniform [0, 1) noise shaped like `like`, fed anew at every training step."""
+    def noise(self, like: str, p: float, shape: tuple | None = None) -> str:
+        """A fresh input of uniform [0, 1) noise of `like`'s dtype, shaped like it or `shape`
+        (dropout2d's [batch, C, 1, 1]), fed anew at every training step."""
         g = self.b.graph
-        nid = g.add(f"{self.prefix}.noise", "input", [], g.type(like), self.span, order=self.b.tick())
+        t = g.type(like) if shape is None else g.type(like).with_shape(tuple(shape))
+        nid = g.add(f"{self.prefix}.noise", "input", [], t, self.span, order=self.b.tick())
         g.inputs.append(nid)
         self.b.noise[nid] = p
         return nid

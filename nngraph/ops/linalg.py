@@ -104,10 +104,22 @@ def _embedding_infer(ts: list[TensorType], attrs: dict) -> TensorType:
             expected="i32 or i64 indices",
             hint="cast the indices to i64",
         )
+    _check_padding_idx(attrs.get("padding_idx"), table.shape[0], "embedding")
     return TensorType(table.dtype, idx.shape + table.shape[1:])
 
 
+def _check_padding_idx(pad, rows, what: str) -> None:
+    """padding_idx: None, or a row of the table (the layer has made a negative one count from the end)."""
+    if pad is not None and (not isinstance(pad, int) or isinstance(pad, bool) or not 0 <= pad < rows):
+        raise ShapeError(
+            f"'{what}' padding_idx must be a row of the table, in [0, {rows}), got {pad!r}",
+            expected=f"an integer in [0, {rows})",
+        )
+
+
 def _embedding_samples(rng: np.random.Generator) -> list[Sample]:
+    """Without padding_idx: its gradient is torch's by design (none for the padding row), not the
+    forward's derivative that the registry walk checks; embedding_grad's samples hold it."""
     idx = lambda shape, n, dt: rng.integers(0, n, size=shape).astype(dt)
     return [
         Sample((randn(rng, 10, 4), idx((5,), 10, np.int64))),
@@ -134,14 +146,19 @@ EMBEDDING = register(
     Op(
         name="embedding",
         inputs=("table", "indices"),
-        attrs={},
+        attrs={"padding_idx": None},
         infer=_embedding_infer,
         lower=_embedding_lower,
         reference=lambda xs, attrs: xs[0][xs[1]],
         samples=_embedding_samples,
         style=Style("embed", "embed"),
-        doc="rows of table[num, dim] picked by integer indices of any shape",
-        grad=lambda c, g: [g.f("embedding_grad", c.x[1], num=c.x[0].type.shape[0]), None],
+        doc="rows of table[num, dim] picked by integer indices of any shape; the row padding_idx "
+        "(if given) takes no gradient, as torch.nn.Embedding's",
+        grad=lambda c, g: [
+            g.f("embedding_grad", c.x[1], num=c.x[0].type.shape[0], padding_idx=c.attrs.get("padding_idx")),
+            None,
+        ],
+        attr_kinds={"padding_idx": "int"},
     )
 )
 
@@ -153,6 +170,7 @@ def _embedding_grad_infer(ts: list[TensorType], attrs: dict) -> TensorType:
         raise ShapeError(
             f"'embedding_grad' needs g [*indices.shape, dim] and integer indices, got {g} and {idx} (num {num!r})"
         )
+    _check_padding_idx(attrs.get("padding_idx"), num, "embedding_grad")
     return TensorType(g.dtype, (num, g.shape[-1]))
 
 
@@ -170,13 +188,21 @@ def _embedding_grad_lower(ctx, xs, attrs, in_types, out_type):
     zero = helper.make_tensor("value", onnx_elem_type(out_type.dtype), [1], [0])
     zeros = ctx.emit("ConstantOfShape", [shape], value=zero)
     rows = ctx.emit("Unsqueeze", [idx, ctx.ints([-1])])
-    return ctx.emit("ScatterND", [zeros, rows, g], reduction="add")
+    out = ctx.emit("ScatterND", [zeros, rows, g], reduction="add")
+    pad = attrs.get("padding_idx")
+    if pad is None:
+        return out
+    keep = np.ones((attrs["num"], 1), out_type.np_dtype)
+    keep[pad] = 0  # the padding row takes no gradient
+    return ctx.emit("Mul", [out, ctx.const(keep)])
 
 
 def _embedding_grad_ref(xs, attrs):
     g, idx = xs
     out = np.zeros((attrs["num"], g.shape[-1]), g.dtype)
     np.add.at(out, idx, g)
+    if attrs.get("padding_idx") is not None:
+        out[attrs["padding_idx"]] = 0
     return out
 
 
@@ -184,7 +210,7 @@ EMBEDDING_GRAD = register(
     Op(
         name="embedding_grad",
         inputs=("g", "indices"),
-        attrs={"num": REQUIRED},
+        attrs={"num": REQUIRED, "padding_idx": None},
         infer=_embedding_grad_infer,
         lower=_embedding_grad_lower,
         reference=_embedding_grad_ref,
@@ -193,11 +219,13 @@ EMBEDDING_GRAD = register(
             Sample((randn(rng, 2, 3, 3), rng.integers(0, 4, (2, 3)).astype(np.int32)), {"num": 4}),
             Sample((randn(rng, 5), np.array(2)), {"num": 3}),
             Sample((randn(rng, 3, 2).astype(np.float64), np.array([0, 0, 0])), {"num": 2}),
+            Sample((randn(rng, 4, 3), np.array([1, 2, 1, 0])), {"num": 3, "padding_idx": 1}),
         ],
         style=Style("embed", "embed grad"),
         doc="the gradient of a table lookup: rows of g added into a [num, dim] zero table at indices",
         grad=NO_GRADIENT,
         internal=True,
+        attr_kinds={"padding_idx": "int"},
     )
 )
 

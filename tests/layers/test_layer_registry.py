@@ -29,11 +29,11 @@ FAMILIES = {
     "pool": ["maxpool", "maxpool1d", "maxpool2d", "avgpool", "avgpool1d", "avgpool2d"],
     "norm": ["batchnorm", "layernorm"],
     "embedding": ["embedding"],
-    "regularize": ["dropout"],
+    "regularize": ["dropout", "dropout2d", "alpha_dropout"],
     "shape": ["reshape"],
     "steps": ["last_step", "mean_steps"],
     "recurrent": ["rnn", "lstm", "gru"],
-    "attention": ["attention", "transformer_encoder"],
+    "attention": ["attention", "transformer_encoder", "transformer_decoder"],
     "positional": ["positional"],
     "losses": ["cross_entropy", "binary_cross_entropy", "mse", "l1", "huber"],
     "metrics": ["accuracy", "top_k_accuracy", "mae"],
@@ -65,6 +65,7 @@ def documented_layers() -> set[str]:
         names |= set(re.findall(r"`(\w+)`", row))
     # code spans there that name parameters or dims, not layers
     not_layers = {"hidden", "seq", "emb", "weight_ih_l0", "bias_hh_l0_reverse", "key_padding_mask"}
+    not_layers |= {"memory", "kdim", "vdim", "attn_mask", "in_proj_bias", "out_proj_bias", "tgt_is_causal"}
     for span in re.findall(r"`([^`]+)`", s["Sequence layers"]):
         m = re.fullmatch(r"(\w+)(\(.*\))?", span, flags=re.S)
         if m and m[1] not in not_layers:
