@@ -147,7 +147,7 @@ def test_families_come_from_the_record_and_the_family_module():
 
 
 @pytest.mark.parametrize(
-    "name", ["conv_transpose2d", "convtranspose2d", "conv_transpose1d", "transposed_conv2d"]
+    "name", ["conv_transpose4d", "convtranspose2d", "conv_transpse1d", "transposed_conv2d"]
 )
 def test_a_convolution_is_never_hinted_as_another_family(name):
     hint = unknown_layer_hint(name)
