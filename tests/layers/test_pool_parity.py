@@ -1,9 +1,9 @@
 """The pools of issue 15 (item 4) against torch.nn with the module's own defaults: the adaptive
 pools on awkward sizes (7 -> 3, 10 -> 4, 11 -> 3: overlapping windows of several lengths; 3 -> 5:
 more outputs than inputs), global_maxpool, maxpool's dilation and ceil_mode, avgpool's ceil_mode
-and count_include_pad (1-D, 2-D and 3-D). The forward to 1e-5 and the input's gradient to 1e-4 in f32, run in
-onnxruntime. The max pools also run on small integers, so windows hold tied maxima: the gradient
-must go to the first one (row-major), as PyTorch's does."""
+and count_include_pad, in 1-D, 2-D and 3-D. The forward to 1e-5 and the input's gradient to 1e-4
+in f32, run in onnxruntime. The max pools also run on small integers, so windows hold tied
+maxima: the gradient must go to the first one (row-major), as PyTorch's does."""
 
 from __future__ import annotations
 
