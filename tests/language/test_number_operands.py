@@ -159,8 +159,8 @@ def test_a_convolution_is_never_hinted_as_another_family(name):
 @pytest.mark.parametrize(
     "name,best",
     [
-        ("conv3d", "conv2d"),
-        ("max_pool3d", "maxpool2d"),
+        ("conv_3d", "conv3d"),
+        ("max_pool3d", "maxpool3d"),
         ("reluu", "relu"),  # relu6 itself became a layer when the activations landed
         ("dnse", "dense"),
         ("transpos", "transpose"),
