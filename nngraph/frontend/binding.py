@@ -175,6 +175,7 @@ _KIND_WORDS = {
     "bool": "true or false",
     "str": "a word or string",
     "ints": "an integer or a list of integers",
+    "floats": "a number or a list of numbers",
     "padding": "an integer, a list of integers, same or valid",
     "shape": "a list of dims (integers, -1, or dim names)",
     "init": "one of " + ", ".join(INITS),
@@ -221,7 +222,7 @@ def convert(spec: ArgSpec, v: Any, span: Span, owner: str) -> Any:
     """Check one argument against its kind and return its Python value."""
 
     def bad() -> NNError:
-        if isinstance(v, Symbol) and spec.kind in ("int", "float", "ints", "bool"):
+        if isinstance(v, Symbol) and spec.kind in ("int", "float", "ints", "floats", "bool"):
             return NNError(
                 f"undefined name '{v.name}' in argument '{spec.name}' of {owner}",
                 span,
@@ -254,6 +255,11 @@ def convert(spec: ArgSpec, v: Any, span: Span, owner: str) -> Any:
         if not items or any(isinstance(i, bool) or not isinstance(i, int) for i in items):
             raise bad()
         return list(items) if isinstance(v, list) else int(v)
+    if k == "floats":  # always a list: one number is a list of one (a class weight that broadcasts)
+        items = v if isinstance(v, list) else [v]
+        if not items or any(isinstance(i, bool) or not isinstance(i, (int, float)) for i in items):
+            raise bad()
+        return [float(i) for i in items]
     if k == "padding":
         w = _word(v)
         if w is not None:

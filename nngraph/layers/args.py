@@ -23,7 +23,7 @@ class Symbol:
 @dataclass
 class ArgSpec:
     name: str
-    kind: str  # int, float, bool, str, ints, padding, shape, init, layer, choice:a|b|c
+    kind: str  # int, float, bool, str, ints, floats, padding, shape, init, layer, choice:a|b|c
     default: Any = None
     required: bool = False
     limit: str | None = None  # for numbers: ">= 0", "> 0", "in [0, 1)" or "in [0, 1]"
