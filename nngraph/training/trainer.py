@@ -19,7 +19,7 @@ from nngraph.core.ir import Graph
 from nngraph.errors import NNError
 from nngraph.fileio import atomic_write_bytes
 from nngraph.frontend import Program, build_graph
-from nngraph.layers.metrics import LOWER_IS_BETTER
+from nngraph.layers.metrics import GEOMETRIC, LOWER_IS_BETTER
 from nngraph.onnx.lower import check, lower
 from nngraph.passes.pipeline import DEFAULT_LEVEL, optimize
 from nngraph.runtime import data as datasets
@@ -30,6 +30,17 @@ from nngraph.runtime.stepper import Stepper, session_options
 from nngraph.training.schedules import learning_rate
 from nngraph.training.spec import TrainSpec, data_file
 from nngraph.training.step import compile_training, noise_arrays
+
+
+def _batch_term(metric: str, value: float) -> float:
+    """What one batch adds to a metric's sum (weighted by its size): perplexity adds its log."""
+    return math.log(value) if metric in GEOMETRIC and value > 0 else value
+
+
+def _average(metric: str, total: float, n: int) -> float:
+    """A metric over batches from its sum: the weighted mean; perplexity the exp of its mean log."""
+    m = total / max(n, 1)
+    return math.exp(m) if metric in GEOMETRIC else m
 
 
 @dataclass
@@ -193,9 +204,9 @@ class Trainer:
             except ORT_ERRORS as e:
                 raise run_error(e, "the evaluation model") from None
             for name, v in zip(self.eval_c.interface.outputs, outs, strict=True):
-                sums[name] = sums.get(name, 0.0) + float(v) * k
+                sums[name] = sums.get(name, 0.0) + _batch_term(name, float(v)) * k
             n += k
-        return {k: v / max(n, 1) for k, v in sums.items()}
+        return {k: _average(k, v, n) for k, v in sums.items()}
 
     def fit(
         self, X=None, y=None, epochs: int | None = None, dataset: datasets.Dataset | None = None
@@ -267,7 +278,7 @@ class Trainer:
                     )
                 ep_loss += loss * k
                 for m in ep_metrics:
-                    ep_metrics[m] += float(out[m]) * k
+                    ep_metrics[m] += _batch_term(m, float(out[m])) * k
                 ep_n += k
                 samples += k
                 if self.progress and sys.stderr.isatty() and time.perf_counter() - self._drawn > 0.2:
@@ -279,7 +290,7 @@ class Trainer:
             row: dict[str, Any] = {
                 "epoch": self.epoch,
                 "loss": last_loss,
-                **{m: v / max(ep_n, 1) for m, v in ep_metrics.items()},  # on the training batches
+                **{m: _average(m, v, ep_n) for m, v in ep_metrics.items()},  # on the training batches
                 "lr": lr_now,
                 "seconds": time.perf_counter() - t0,
                 "samples_per_second": ep_n / (time.perf_counter() - t0),
