@@ -79,12 +79,15 @@ def evaluate_file(
             f"no samples to score in the {split} split of '{data}'",
             hint="--all scores every sample" if split != "all" else None,
         )
-    n, correct, nll, sq, elems = 0, 0.0, 0.0, 0.0, 0
+    n, positions, correct, nll, sq, elems = 0, 0, 0.0, 0.0, 0.0, 0
     out_name = sess.outputs[0]
     for feeds in ds.batches(batch, 0, epoch=0, shuffle=False):
         y = feeds.pop(target)
         pred = sess.run(feeds)[out_name].astype(np.float64)
         n += len(y)
+        if pred.ndim == y.ndim + 1 and pred.ndim >= 3 and pred.shape[:-1] != y.shape:
+            if pred.shape[:1] + pred.shape[2:] == y.shape:  # classes on axis 1, as the losses find them
+                pred = np.moveaxis(pred, 1, -1)
         if pred.ndim == y.ndim + 1:  # class scores: the labels must be class numbers
             classes = pred.shape[-1]
             if not np.issubdtype(y.dtype, np.integer):
@@ -104,6 +107,7 @@ def evaluate_file(
                 expected=f"targets of the output's shape, or class labels [N] for {list(pred.shape[1:])} class scores",
             )
         if np.issubdtype(y.dtype, np.integer) and pred.ndim == y.ndim + 1:
+            positions += y.size  # a sequence or segmentation model scores every position
             correct += float((pred.argmax(-1) == y).sum())
             z = pred - pred.max(-1, keepdims=True)
             logp = z - np.log(np.exp(z).sum(-1, keepdims=True))
@@ -113,7 +117,7 @@ def evaluate_file(
             sq += float(err.sum())
             elems += err.size
     if correct or nll:
-        return {"samples": n, "split": split, "accuracy": correct / n, "loss": nll / n}
+        return {"samples": n, "split": split, "accuracy": correct / positions, "loss": nll / positions}
     return {"samples": n, "split": split, "mae": sq / max(elems, 1)}  # per element, as training's mae
 
 
