@@ -35,8 +35,8 @@ FAMILIES = {
     "recurrent": ["rnn", "lstm", "gru"],
     "attention": ["attention", "transformer_encoder", "transformer_decoder"],
     "positional": ["positional"],
-    "losses": ["cross_entropy", "binary_cross_entropy", "mse", "l1", "huber"],
-    "metrics": ["accuracy", "top_k_accuracy", "mae"],
+    "losses": [*LOSSES, "cosine_similarity"],
+    "metrics": list(METRICS),
     "primitives": ["relu", "gelu", "softmax", "flatten", "concat", "slice", "transpose", "global_avgpool"],
 }
 
