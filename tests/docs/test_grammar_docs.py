@@ -34,6 +34,7 @@ SECTIONS = [
     "Repeat",
     "Import",
     "Symbolic dims in reshape",
+    "Shapes in expressions",
     "Parameter initialization",
     "Keywords",
     "Errors",
