@@ -59,7 +59,12 @@ def bind_args(
     while i < len(pos) and isinstance(pos[i], Tensor) and (n is None or i < n):
         lv.tensors.append(pos[i])
         i += 1
-    if i < len(pos) and isinstance(pos[i], list) and any(isinstance(v, Tensor) for v in pos[i]):
+    if (
+        i < len(pos)
+        and isinstance(pos[i], list)
+        and any(isinstance(v, Tensor) for v in pos[i])
+        and not (specs and specs[0].kind == "tensors")  # a block's list parameter takes it
+    ):
         raise NNError(
             f"{owner} takes its tensors as separate arguments, not a list",
             spans[i],

@@ -35,6 +35,7 @@ SECTIONS = [
     "Import",
     "Symbolic dims in reshape",
     "Shapes in expressions",
+    "Several results and lists",
     "Parameter initialization",
     "Keywords",
     "Errors",
