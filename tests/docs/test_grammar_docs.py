@@ -36,6 +36,7 @@ SECTIONS = [
     "Symbolic dims in reshape",
     "Shapes in expressions",
     "Several results and lists",
+    "Conditions",
     "Parameter initialization",
     "Keywords",
     "Errors",
