@@ -95,8 +95,13 @@ def bind_args(
     given: dict[str, tuple[Any, Span]] = {}
     for spec, (v, s) in zip(specs, rest, strict=False):
         if isinstance(v, Tensor) and spec.kind != "tensor":
+            want = (
+                "a layer"
+                if spec.kind == "layer" and isinstance(lv.callee, ast.BlockDef)
+                else kind_words(spec.kind)
+            )
             raise NNError(
-                f"argument '{spec.name}' of {owner} must be {kind_words(spec.kind)}, got a tensor",
+                f"argument '{spec.name}' of {owner} must be {want}, got a tensor",
                 s,
                 expected=_sig_words(lv.kind, specs),
                 hint="tensors come before the other arguments"

@@ -37,6 +37,7 @@ SECTIONS = [
     "Shapes in expressions",
     "Several results and lists",
     "Conditions",
+    "Layers as values",
     "Parameter initialization",
     "Keywords",
     "Errors",
