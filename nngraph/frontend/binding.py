@@ -10,7 +10,7 @@ from nngraph.errors import NNError, Span, nearest
 from nngraph.frontend.diagnostics import undefined, unknown_argument
 from nngraph.frontend.scope import Scope
 from nngraph.frontend.values import LayerValue, Tensor, describe
-from nngraph.layers.args import ArgSpec, Symbol
+from nngraph.layers.args import ArgSpec, Symbol, SymDim
 from nngraph.layers.init import INITS
 from nngraph.layers.registry import LayerDef
 from nngraph.syntax import ast
@@ -59,11 +59,17 @@ def bind_args(
     while i < len(pos) and isinstance(pos[i], Tensor) and (n is None or i < n):
         lv.tensors.append(pos[i])
         i += 1
-    if i < len(pos) and isinstance(pos[i], list) and any(isinstance(v, Tensor) for v in pos[i]):
+    if (
+        i < len(pos)
+        and isinstance(pos[i], list)
+        and any(isinstance(v, Tensor) for v in pos[i])
+        and not (specs and specs[0].kind == "tensors")  # a block's list parameter takes it
+    ):
         raise NNError(
             f"{owner} takes its tensors as separate arguments, not a list",
             spans[i],
             expected=f"{lv.kind}(a, b, ...)",
+            hint=f"spread a list into the arguments with '...': {lv.kind}(xs...)",
         )
     if (
         n is not None
@@ -89,8 +95,13 @@ def bind_args(
     given: dict[str, tuple[Any, Span]] = {}
     for spec, (v, s) in zip(specs, rest, strict=False):
         if isinstance(v, Tensor) and spec.kind != "tensor":
+            want = (
+                "a layer"
+                if spec.kind == "layer" and isinstance(lv.callee, ast.BlockDef)
+                else kind_words(spec.kind)
+            )
             raise NNError(
-                f"argument '{spec.name}' of {owner} must be {kind_words(spec.kind)}, got a tensor",
+                f"argument '{spec.name}' of {owner} must be {want}, got a tensor",
                 s,
                 expected=_sig_words(lv.kind, specs),
                 hint="tensors come before the other arguments"
@@ -128,7 +139,12 @@ def bind_args(
             v, s = given[spec.name]
             if isinstance(v, Symbol) and spec.kind in ("tensor",):
                 undefined(v, scope, dims)
-            lv.args[spec.name] = convert_arg(spec, v, s, owner, scope, dims)
+            if isinstance(lv.callee, ast.BlockDef):
+                if isinstance(v, Symbol) and spec.kind != "str":
+                    undefined(v, scope, dims, "name")
+                lv.args[spec.name] = convert_block_arg(spec, v, s, owner)
+            else:
+                lv.args[spec.name] = convert_arg(spec, v, s, owner, scope, dims)
         elif spec.required:
             raise NNError(
                 f"{owner} is missing its argument '{spec.name}'",
@@ -139,10 +155,29 @@ def bind_args(
             lv.args[spec.name] = (
                 spec.default
                 if isinstance(lv.callee, LayerDef)
-                else convert_arg(
-                    spec, evaluate(spec.default, Scope("")), spec.default.span, owner, scope, dims
-                )
+                else convert_block_arg(spec, evaluate(spec.default, Scope("")), spec.default.span, owner)
             )
+
+
+def convert_block_arg(spec: ArgSpec, v: Any, span: Span, owner: str) -> Any:
+    """A block's argument: as a layer's (`convert`), except that a `layer` parameter holds the
+    layer value itself, so the block applies that very instance (shared weights, tying)."""
+    if spec.kind == "layer":
+        if not isinstance(v, LayerValue):
+            raise NNError(
+                f"argument '{spec.name}' of {owner} must be a layer, got {describe(v)}",
+                span,
+                expected="a layer or block: a name such as enc after enc = dense(16), or a call such as dense(16)",
+            )
+        n, _ = signature(v)
+        if v.tensors and (n is None or len(v.tensors) >= n):
+            raise NNError(
+                f"argument '{spec.name}' of {owner} must be a layer, got a layer applied to its inputs",
+                span,
+                expected="the layer without its input tensors, e.g. dense(16) or enc",
+            )
+        return v
+    return convert(spec, v, span, owner)
 
 
 def convert_arg(spec: ArgSpec, v: Any, span: Span, owner: str, scope: Scope, dims: set[str]) -> Any:
@@ -177,9 +212,11 @@ _KIND_WORDS = {
     "ints": "an integer or a list of integers",
     "floats": "a number or a list of numbers",
     "padding": "an integer, a list of integers, same or valid",
-    "shape": "a list of dims (integers, -1, or dim names)",
+    "shape": "a list of dims (integers, -1, dim names, or dims such as x.shape[2] * 2)",
     "init": "one of " + ", ".join(INITS),
     "layer": "a named layer applied above, such as emb after emb = embedding(...)",
+    "dim": "an integer or a dim (x.shape[2])",
+    "tensors": "a list of tensors",
 }
 
 
@@ -235,6 +272,23 @@ def convert(spec: ArgSpec, v: Any, span: Span, owner: str) -> Any:
         )
 
     k = spec.kind
+    if isinstance(v, SymDim) and k in ("int", "float", "ints"):
+        raise NNError(
+            f"argument '{spec.name}' of {owner} needs a number known when the model compiles, "
+            f"but this is the symbolic dim '{v.expr}'",
+            span,
+            expected=kind_words(k),
+            hint=f"'{v.expr}' is known only when the model runs: a layer's sizes come from its input's "
+            "static dims (a number in the input's type)",
+        )
+    if k == "dim":
+        if isinstance(v, SymDim):
+            return v
+        return convert(ArgSpec(spec.name, "int", limit=spec.limit), v, span, owner)
+    if k == "tensors":
+        if not isinstance(v, (list, tuple)) or any(not isinstance(i, Tensor) for i in v):
+            raise bad()
+        return list(v)
     if k == "int":
         if isinstance(v, bool) or not isinstance(v, (int, float)) or int(v) != v:
             raise bad()
@@ -273,7 +327,7 @@ def convert(spec: ArgSpec, v: Any, span: Span, owner: str) -> Any:
             raise bad()
         out = []
         for i in v:
-            if isinstance(i, Symbol):
+            if isinstance(i, (Symbol, SymDim)):
                 out.append(i)
             elif isinstance(i, int) and not isinstance(i, bool):
                 out.append(i)

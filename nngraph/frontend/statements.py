@@ -13,7 +13,7 @@ from typing import Any
 from nngraph.core.ir import Graph
 from nngraph.core.types import DTYPES, TensorType
 from nngraph.errors import NNError, Span
-from nngraph.frontend.blocks import check_block
+from nngraph.frontend.blocks import check_block, has_if
 from nngraph.frontend.diagnostics import undefined
 from nngraph.frontend.expressions import Evaluator
 from nngraph.frontend.program import Program
@@ -28,6 +28,11 @@ MAX_DIM = 2**40
 #: the most repetitions a `repeat` builds (each copies its body into the graph; a deep model has
 #: tens to hundreds, and a typo of 100000000 would otherwise run for hours)
 MAX_REPEAT = 10_000
+
+
+#: how deep a block may call itself (a recursive U-Net of depth 4 needs 5; a condition that never
+#: stops the recursion would otherwise build forever)
+MAX_RECURSION = 64
 
 
 #: Name scopes of the training step (gradients, optimizer update): no layer may take them.
@@ -97,11 +102,13 @@ class Builder(Evaluator):
             for i, st in enumerate(stmts):
                 scope.bodies[-1] = (stmts, i)
                 if scope.returned is not None:
-                    raise NNError(
-                        "statement after 'return' is never reached",
-                        st.span,
-                        expected="'return' as the last statement of a block",
-                    )
+                    if i > 0 and isinstance(stmts[i - 1], ast.Return):
+                        raise NNError(
+                            "statement after 'return' is never reached",
+                            st.span,
+                            expected="'return' as the last statement of a block",
+                        )
+                    break  # an `if` branch returned: the block ends there
                 self.statement(st, scope)
         finally:
             scope.bodies.pop()
@@ -111,6 +118,27 @@ class Builder(Evaluator):
             self.input_decl(st, scope)
         elif isinstance(st, ast.Assign):
             self.bind(st.name, st.span, self.eval(st.value, scope), scope)
+        elif isinstance(st, ast.Unpack):
+            self.unpack(st.targets, self.eval(st.value, scope), st.value.span, scope)
+        elif isinstance(st, ast.If):
+            if self.truth(st.cond, scope, "the condition of 'if'"):
+                self.run(st.body, scope)
+            elif st.orelse is not None:
+                self.run(st.orelse, scope)
+        elif isinstance(st, ast.For):
+            items = self.eval(st.items, scope)
+            if isinstance(items, Symbol):
+                undefined(items, scope, self.dims, "name")
+            if not isinstance(items, (list, tuple)):
+                raise NNError(
+                    f"'for' runs over a list, but this is {describe(items)}",
+                    st.items.span,
+                    expected="a list, such as skips after skips = skips + [h]",
+                    hint="for a count write 'repeat i in N { ... }'" if isinstance(items, int) else None,
+                )
+            for item in list(items):
+                self.bind(st.var, st.var_span, item, scope)
+                self.run(st.body, scope)
         elif isinstance(st, ast.OutputDecl):
             self.output_decl(st, scope)
         elif isinstance(st, ast.Return):
@@ -120,9 +148,8 @@ class Builder(Evaluator):
                     st.span,
                     expected="output name = expression",
                 )
-            scope.returned = self.tensor(
-                self.eval(st.value, scope), st.value.span, "the value a block returns"
-            )
+            values = tuple(self.result(self.eval(v, scope), v.span, scope) for v in st.values)
+            scope.returned = values[0] if len(values) == 1 else values
         elif isinstance(st, ast.Repeat):
             n = self.eval(st.count, scope)
             if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -137,8 +164,42 @@ class Builder(Evaluator):
                     st.count.span,
                     expected=f"at most {MAX_REPEAT:,} repetitions",
                 )
-            for _ in range(n):
+            for i in range(n):
+                if st.var is not None:
+                    self.bind(st.var, st.var_span, i, scope)
                 self.run(st.body, scope)
+
+    def result(self, v: Any, span: Span, scope: Scope) -> Any:
+        """One value a block returns: a tensor, a list of tensors, or a block's several results."""
+        if isinstance(v, (list, tuple)) and all(
+            isinstance(i, Tensor) or isinstance(i, (list, tuple)) for i in v
+        ):
+            for i in v:
+                self.result(i, span, scope)
+            return v
+        return self.tensor(v, span, "the value a block returns", scope)
+
+    def unpack(self, targets: list[ast.Target], value: Any, span: Span, scope: Scope) -> None:
+        """`a, b = value` and `out, (h, c) = value`: one name per result, nested as written."""
+        if isinstance(value, Symbol):
+            undefined(value, scope, self.dims)
+        if not isinstance(value, (tuple, list)):
+            raise NNError(
+                f"{len(targets)} names take {len(targets)} results, but this is {describe(value)}",
+                span,
+                expected=f"a block that returns {len(targets)} values (return a, b) or a list of {len(targets)}",
+            )
+        if len(value) != len(targets):
+            raise NNError(
+                f"{len(targets)} names for {describe(value) if isinstance(value, tuple) else describe(value) + f' of {len(value)}'}",
+                span,
+                expected=f"as many names as results: {len(value)}",
+            )
+        for t, v in zip(targets, value, strict=True):
+            if isinstance(t, ast.TargetName):
+                self.bind(t.name, t.span, v, scope)
+            else:
+                self.unpack(t.items, v, t.span, scope)
 
     def input_decl(self, st: ast.InputDecl | ast.TargetDecl, scope: Scope) -> None:
         if scope.block is not None:
@@ -155,7 +216,16 @@ class Builder(Evaluator):
             ).suggest(dtype, DTYPES)
         shape = []
         for d in st.type.dims:
-            if isinstance(d.value, str):
+            if isinstance(d.value, str) and "*" in d.value:  # 16*H: H is the dim name
+                name, factor = d.value.split("*")
+                if int(factor) == 0:
+                    raise NNError(
+                        f"bad dim {d.value} in the type of input '{st.name}': a multiple of 0 is empty",
+                        d.span,
+                        expected="a positive factor, such as 16*H",
+                    )
+                self.dims.add(name)
+            elif isinstance(d.value, str):
                 self.dims.add(d.value)
             elif isinstance(d.value, float) or d.value <= 0:
                 raise NNError(
@@ -239,16 +309,24 @@ class Builder(Evaluator):
                 expected="a new name",
             )
 
-    def apply_block(self, lv: LayerValue, tensors: list[Tensor], span: Span, scope: Scope) -> Tensor:
+    def apply_block(self, lv: LayerValue, tensors: list[Tensor], span: Span, scope: Scope) -> Any:
         b: ast.BlockDef = lv.callee
         if b.name in scope.stack:
             chain = " -> ".join([*scope.stack[scope.stack.index(b.name) :], b.name])
-            raise NNError(
-                f"block '{b.name}' calls itself ({chain}); blocks cannot be recursive",
-                span,
-                expected="a block that does not call itself",
-                hint="use 'repeat N { ... }' to stack layers",
-            )
+            if not any(has_if(self.prog.blocks[n].body) for n in scope.stack[scope.stack.index(b.name) :]):
+                raise NNError(
+                    f"block '{b.name}' calls itself ({chain}) with no 'if' to stop it",
+                    span,
+                    expected="a block that does not call itself, or calls itself inside an 'if'",
+                    hint="use 'repeat N { ... }' to stack layers, or 'if depth > 0 { ... }' around the call",
+                )
+            if scope.stack.count(b.name) >= MAX_RECURSION:
+                raise NNError(
+                    f"block '{b.name}' calls itself more than {MAX_RECURSION} deep: its 'if' never stops it",
+                    span,
+                    expected=f"a recursion that ends within {MAX_RECURSION} calls, e.g. on a depth that "
+                    "counts down: if depth > 0 { ... b(depth=depth - 1) ... }",
+                )
         inner = Scope(lv.name, block=b, stack=scope.stack + (b.name,))
         tparams = [p for p in b.params if (p.type or "tensor") == "tensor"]
         for p, t in zip(tparams, tensors, strict=True):
@@ -260,7 +338,9 @@ class Builder(Evaluator):
         try:
             self.run(b.body, inner)
         except NNError as err:
-            err.notes.append(f"in block '{b.name}' applied at {span}")
+            note = f"in block '{b.name}' applied at {span}"
+            if note not in err.notes:  # a recursive block is noted once per call site
+                err.notes.append(note)
             raise
         if inner.returned is None:
             raise NNError(

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nngraph.errors import Span
-from nngraph.layers.args import Symbol
+from nngraph.layers.args import Symbol, SymDim
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,10 @@ def describe(v: Any) -> str:
         return f"the layer '{v.kind}'"
     if isinstance(v, Symbol):
         return f"the name '{v.name}'"
+    if isinstance(v, SymDim):
+        return f"the symbolic dim '{v.expr}'"
+    if isinstance(v, tuple):
+        return f"{len(v)} results"
     if isinstance(v, bool):
         return f"the boolean {str(v).lower()}"
     if isinstance(v, int):
@@ -47,5 +51,9 @@ def describe(v: Any) -> str:
     if isinstance(v, str):
         return f'the string "{v}"'
     if isinstance(v, list):
-        return "an empty list" if not v else "a list"
+        if not v:
+            return "an empty list"
+        if all(isinstance(i, Tensor) for i in v):
+            return f"a list of {len(v)} tensor{'s' if len(v) != 1 else ''}"
+        return "a list"
     return type(v).__name__

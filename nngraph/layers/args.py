@@ -20,10 +20,19 @@ class Symbol:
     span: Span
 
 
+@dataclass(frozen=True)
+class SymDim:
+    """A size known only at run time, as a value of the language: `x.shape[2]` of `f32[batch, 3, H, W]`
+    is SymDim("H"), and `x.shape[2] // 2` SymDim("H//2"). `expr` is canonical (nngraph/core/dims.py),
+    so equal sizes compare equal; a size that works out to a constant is a plain int instead."""
+
+    expr: str
+
+
 @dataclass
 class ArgSpec:
     name: str
-    kind: str  # int, float, bool, str, ints, floats, padding, shape, init, layer, choice:a|b|c
+    kind: str  # int, float, bool, str, ints, floats, dim, padding, shape, init, layer, tensors, choice:a|b|c
     default: Any = None
     required: bool = False
     limit: str | None = None  # for numbers: ">= 0", "> 0", "in [0, 1)" or "in [0, 1]"

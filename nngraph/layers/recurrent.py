@@ -65,6 +65,15 @@ def _recurrent(kind: str) -> Build:
         act = a.get("nonlinearity", "tanh")
         init = a["init"]
         inp, width = x, features
+        state = a["return_state"]
+        if state and fused and kind == "lstm":
+            ctx.fail(
+                f"lstm over a symbolic sequence length ({ctx.type(x)}) runs as one ONNX LSTM node, whose "
+                "final cell state nngraph does not take out",
+                expected="an input with a fixed sequence length for return_state=true, e.g. f32[batch, 8, 16]",
+            )
+        finals_h: list[str] = []  # the last hidden state of each layer and direction, PyTorch's order
+        finals_c: list[str] = []
         for layer_i in range(layers):
             outs = []
             for d in range(dirs):
@@ -94,11 +103,21 @@ def _recurrent(kind: str) -> Build:
                     outs.append(ys)
                     continue
                 hs = unroll(
-                    ctx, kind, inp, seq, hidden, w, bool(d), _state(ctx, h0, idx), _state(ctx, c0, idx), act
+                    ctx,
+                    kind,
+                    inp,
+                    seq,
+                    hidden,
+                    w,
+                    bool(d),
+                    _state(ctx, h0, idx),
+                    _state(ctx, c0, idx),
+                    act,
+                    finals_c,
                 )
                 outs.append(hs)
             last = layer_i == layers - 1
-            if last and not a["return_sequences"]:
+            if state or (last and not a["return_sequences"]):
                 if fused:
                     at = lambda ys, d: ctx.op(
                         "slice", [ys], axis=1, start=0 if d else -1, end=1 if d else None
@@ -106,7 +125,10 @@ def _recurrent(kind: str) -> Build:
                     finals = [ctx.op("reshape", [at(ys, d)], shape=(0, -1)) for d, ys in enumerate(outs)]
                 else:
                     finals = [hs[0] if d else hs[-1] for d, hs in enumerate(outs)]
-                return finals[0] if dirs == 1 else ctx.op("concat", finals, axis=-1)
+                finals_h += finals
+            if last and not a["return_sequences"]:
+                y = finals[0] if dirs == 1 else ctx.op("concat", finals, axis=-1)
+                return _with_state(ctx, kind, y, finals_h, finals_c) if state else y
             if fused:
                 seq_out = outs[0] if dirs == 1 else ctx.op("concat", outs, axis=-1)
             else:
@@ -118,9 +140,17 @@ def _recurrent(kind: str) -> Build:
             if not last and a["dropout"] and ctx.training:
                 seq_out = ctx.call("dropout", [seq_out], p=a["dropout"])
             inp, width = seq_out, hidden * dirs
-        return inp
+        return _with_state(ctx, kind, inp, finals_h, finals_c) if state else inp
 
     return build
+
+
+def _with_state(ctx: LayerCtx, kind: str, y: str, hs: list[str], cs: list[str]) -> tuple:
+    """`y, h_n` (rnn, gru) or `y, (h_n, c_n)` (lstm), as PyTorch returns them: each state
+    [layers*directions, batch, hidden], the last step of every layer and direction."""
+    stack = lambda xs: ctx.op("concat", [ctx.op("unsqueeze", [v], axes=(0,)) for v in xs], axis=0)  # noqa: E731
+    h = stack(hs)
+    return (y, (h, stack(cs))) if kind == "lstm" else (y, h)
 
 
 def _check_fused(ctx: LayerCtx, kind: str, x: str, states: bool, bias: bool) -> None:
@@ -150,12 +180,15 @@ _RNN_ARGS = [
     A("bias", "bool", True),
     A("dropout", "float", 0.0, limit="in [0, 1)"),
     A("init", "init", "default"),
+    A("return_state", "bool", False),
 ]
 _RNN_DOC = (
     "over [batch, seq, features] (a fixed seq unrolls and trains; a symbolic seq runs as one ONNX node, "
     "inference only); returns [batch, seq, hidden*directions], "
     "or [batch, hidden*directions] (the last state) with return_sequences=false. Optional initial "
-    "state tensors [layers*directions, batch, hidden]. PyTorch's weight names, layout and gate order"
+    "state tensors [layers*directions, batch, hidden]. With return_state=true also the final states, "
+    "as PyTorch returns them: out, (h, c) = x | lstm(...) and out, h = x | gru(...). PyTorch's weight "
+    "names, layout and gate order"
 )
 layer(
     "rnn",

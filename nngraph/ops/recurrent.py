@@ -208,8 +208,10 @@ def unroll(
     h: str | None,
     c: str | None,
     act: str,
+    final_c: list[str] | None = None,
 ) -> list[str]:
-    """The hidden states h_t ([batch, hidden]) for t = 0..seq-1, stepping backwards if `reverse`.
+    """The hidden states h_t ([batch, hidden]) for t = 0..seq-1, stepping backwards if `reverse`;
+    an LSTM's last cell state is appended to `final_c` when one is given.
 
     A missing initial state means zeros: the first step then leaves out the terms it would
     multiply, which is exact and needs no zero tensor of the run-time batch size. A single step
@@ -263,6 +265,8 @@ def unroll(
                 else (ctx.op("sub", [n, ctx.op("mul", [zg, n])]))
             )
         out[t] = h
+    if final_c is not None and kind == "lstm":
+        final_c.append(c)
     return out  # type: ignore[return-value]
 
 

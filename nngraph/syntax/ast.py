@@ -56,9 +56,55 @@ class Call(Node):
 
 @dataclass
 class BinOp(Node):
-    op: str  # "+", "-", "*", "/"
+    op: str  # "+", "-", "*", "/", "//"
     left: Expr
     right: Expr
+
+
+@dataclass
+class Compare(Node):
+    """`a == b` and the other comparisons: decided at compile time."""
+
+    op: str  # "==", "!=", "<", "<=", ">", ">="
+    left: Expr
+    right: Expr
+    op_span: Span
+
+
+@dataclass
+class BoolOp(Node):
+    op: str  # "and", "or"
+    left: Expr
+    right: Expr
+
+
+@dataclass
+class Not(Node):
+    operand: Expr
+
+
+@dataclass
+class Attr(Node):
+    """`x.shape`: an attribute of a value."""
+
+    value: Expr
+    name: str
+    name_span: Span
+
+
+@dataclass
+class Index(Node):
+    """`x.shape[1]`, `skips[-1]`: an item of a list or of several results."""
+
+    value: Expr
+    index: Expr
+
+
+@dataclass
+class Spread(Node):
+    """`concat(skips...)`: a list's items as arguments of a call."""
+
+    value: Expr
 
 
 @dataclass
@@ -74,7 +120,22 @@ class Pipe(Node):
     stage: Call | Name
 
 
-Expr = Name | Number | String | Bool | ListExpr | Call | BinOp | Neg | Pipe
+Expr = (
+    Name
+    | Number
+    | String
+    | Bool
+    | ListExpr
+    | Call
+    | BinOp
+    | Neg
+    | Pipe
+    | Compare
+    | BoolOp
+    | Not
+    | Attr
+    | Index
+)
 
 
 # ---- statements --------------------------------------------------------------
@@ -111,17 +172,77 @@ class Assign(Node):
 
 
 @dataclass
-class Return(Node):
+class TargetName(Node):
+    name: str
+
+
+@dataclass
+class TargetTuple(Node):
+    items: list[Target]
+
+
+Target = TargetName | TargetTuple
+
+
+@dataclass
+class Unpack(Node):
+    """`a, b = expr` and `out, (h, c) = expr`: several results bound to names."""
+
+    targets: list[Target]
     value: Expr
+
+    def names(self) -> list[str]:
+        out: list[str] = []
+
+        def walk(t: Target) -> None:
+            if isinstance(t, TargetName):
+                out.append(t.name)
+            else:
+                for i in t.items:
+                    walk(i)
+
+        for t in self.targets:
+            walk(t)
+        return out
+
+
+@dataclass
+class Return(Node):
+    values: list[Expr]  # `return a, b` gives several results
+
+    @property
+    def value(self) -> Expr:
+        return self.values[0]
 
 
 @dataclass
 class Repeat(Node):
     count: Expr
     body: list[Stmt]
+    var: str | None = None  # `repeat i in 4`: i counts 0, 1, 2, 3
+    var_span: Span | None = None
 
 
-Stmt = InputDecl | OutputDecl | Assign | Return | Repeat
+@dataclass
+class For(Node):
+    """`for s in skips { ... }`: the body once per item of a list, in order."""
+
+    var: str
+    var_span: Span
+    items: Expr
+    body: list[Stmt]
+
+
+@dataclass
+class If(Node):
+    """`if cond { ... } else { ... }`: one branch chosen at compile time."""
+
+    cond: Expr
+    body: list[Stmt]
+    orelse: list[Stmt] | None
+
+
+Stmt = InputDecl | OutputDecl | Assign | Unpack | Return | Repeat | For | If
 
 
 # ---- top level ---------------------------------------------------------------

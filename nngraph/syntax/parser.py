@@ -172,6 +172,10 @@ class _ToAst(Transformer):
     def dim_neg(self, meta, c):
         return ast.Dim(self.s(meta), -int(c[0]))
 
+    def dim_scaled(self, meta, c):
+        name, factor = (c[1], c[0]) if c[0].type == "INT" else (c[0], c[1])
+        return ast.Dim(self.s(meta), f"{name}*{int(factor)}")
+
     def dim_float(self, meta, c):
         return ast.Dim(self.s(c[0]), float(c[0]))
 
@@ -181,11 +185,33 @@ class _ToAst(Transformer):
     def assign(self, meta, c):
         return ast.Assign(self.s(c[0]), str(c[0]), c[1])
 
+    def unpack(self, meta, c):
+        *targets, value = c
+        return ast.Unpack(self.s(meta), targets, value)
+
+    def target_name(self, meta, c):
+        return ast.TargetName(self.s(c[0]), str(c[0]))
+
+    def target_tuple(self, meta, c):
+        return ast.TargetTuple(self.s(meta), list(c))
+
     def return_stmt(self, meta, c):
-        return ast.Return(self.s(meta), c[0])
+        return ast.Return(self.s(meta), list(c))
 
     def repeat_stmt(self, meta, c):
-        return ast.Repeat(self.s(meta), c[0], c[1][0])
+        var, count, (stmts, _close) = c
+        return ast.Repeat(self.s(meta), count, stmts, str(var) if var else None, self.s(var) if var else None)
+
+    def for_stmt(self, meta, c):
+        var, items, (stmts, _close) = c
+        return ast.For(self.s(meta), str(var), self.s(var), items, stmts)
+
+    def if_stmt(self, meta, c):
+        cond, (stmts, _close), *rest = c
+        orelse = None
+        if rest:
+            orelse = [rest[0]] if isinstance(rest[0], ast.If) else rest[0][0]
+        return ast.If(self.s(meta), cond, stmts, orelse)
 
     # expressions
     def pipe(self, meta, c):
@@ -194,7 +220,28 @@ class _ToAst(Transformer):
     def _bin(op):  # noqa: N805 - a rule factory used in the class body
         return lambda self, meta, c: ast.BinOp(self.s(meta), op, c[0], c[1])
 
-    add, sub, mul, div = _bin("+"), _bin("-"), _bin("*"), _bin("/")
+    add, sub, mul, div, floordiv = _bin("+"), _bin("-"), _bin("*"), _bin("/"), _bin("//")
+
+    def compare(self, meta, c):
+        return ast.Compare(self.s(meta), str(c[1]), c[0], c[2], self.s(c[1]))
+
+    def and_(self, meta, c):
+        return ast.BoolOp(self.s(meta), "and", c[0], c[1])
+
+    def or_(self, meta, c):
+        return ast.BoolOp(self.s(meta), "or", c[0], c[1])
+
+    def not_(self, meta, c):
+        return ast.Not(self.s(meta), c[0])
+
+    def attr(self, meta, c):
+        return ast.Attr(self.s(meta), c[0], str(c[1]), self.s(c[1]))
+
+    def index(self, meta, c):
+        return ast.Index(self.s(meta), c[0], c[1])
+
+    def spread(self, meta, c):
+        return ast.Spread(self.s(meta), c[0])
 
     def neg(self, meta, c):
         return ast.Neg(self.s(meta), c[0])

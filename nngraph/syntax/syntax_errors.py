@@ -24,8 +24,15 @@ KEYWORDS = {
     "repeat",
     "true",
     "false",
+    "if",
+    "else",
+    "for",
+    "in",
+    "and",
+    "or",
+    "not",
 }
-STATEMENT_KEYWORDS = ("input", "output", "return", "repeat")
+STATEMENT_KEYWORDS = ("input", "output", "return", "repeat", "for", "if")
 
 _WORDS = {
     "LBRACE": "'{'",
@@ -42,6 +49,10 @@ _WORDS = {
     "MINUS": "'-'",
     "STAR": "'*'",
     "SLASH": "'/'",
+    "_FLOORDIV": "'//'",
+    "_ELLIPSIS": "'...'",
+    "DOT": "'.'",
+    "CMP": "a comparison (==, !=, <, <=, >, >=)",
     "NAME": "a name",
     "INT": "an integer",
     "FLOAT": "a number",
@@ -142,22 +153,27 @@ def _bad_character(c: _Ctx) -> NNError | None:
     return NNError(
         f"unexpected character '{ch}'",
         span,
-        expected="names, numbers, brackets and the operators = : , | + - * /",
+        expected="names, numbers, brackets and the operators = : , . | + - * / // == != < <= > >=",
         hint=hint,
     )
 
 
 def _c_comment(c: _Ctx) -> NNError | None:
-    """`// note` or `/* note */`: comments in .nn start with '#'."""
+    """`// note` or `/* note */` where no operator may stand: comments in .nn start with '#'
+    (`//` is integer division, `7 // 2`)."""
     t = c.token
-    if t is None or t.type != "SLASH" or getattr(t, "end_pos", None) is None:
+    if t is None or getattr(t, "end_pos", None) is None:
         return None
-    after = c.text[t.end_pos : t.end_pos + 1]
-    if after not in ("/", "*"):
+    if t.type == "_FLOORDIV":
+        return NNError(
+            "'//' does not start a comment",
+            c.span_of(t),
+            expected="a comment starting with '#'",
+            hint="'//' is integer division between two values, as in h // 2",
+        )
+    if t.type != "SLASH" or c.text[t.end_pos : t.end_pos + 1] != "*":
         return None
-    return NNError(
-        f"'/{after}' does not start a comment", c.span_of(t), expected="a comment starting with '#'"
-    )
+    return NNError("'/*' does not start a comment", c.span_of(t), expected="a comment starting with '#'")
 
 
 def _unclosed_at_end(c: _Ctx) -> NNError | None:
@@ -292,7 +308,7 @@ def _pipe_stage_operator(c: _Ctx) -> NNError | None:
     t = c.token
     if (
         t is None
-        or t.type not in ("PLUS", "MINUS", "STAR", "SLASH")
+        or t.type not in ("PLUS", "MINUS", "STAR", "SLASH", "_FLOORDIV", "DOT", "LSQB")
         or t.type in c.expected
         or "VBAR" not in c.expected
     ):
@@ -301,7 +317,12 @@ def _pipe_stage_operator(c: _Ctx) -> NNError | None:
         f"'{t}' cannot follow a pipeline stage",
         c.here(),
         expected="'|' and another layer, or the end of the statement",
-        hint=f"each stage of a '|' pipeline is one layer call; to combine its result, wrap the pipeline in parentheses: (x | layer(...)) {t} y",
+        hint="each stage of a '|' pipeline is one layer call; to combine its result, wrap the pipeline in "
+        + (
+            f"parentheses: (x | layer(...)) {t} y"
+            if t.type not in ("DOT", "LSQB")
+            else f"parentheses: (x | layer(...)){'.shape' if t.type == 'DOT' else '[0]'}"
+        ),
     )
 
 
@@ -326,7 +347,7 @@ def _unknown_statement(c: _Ctx) -> NNError | None:
         return NNError(
             f"unknown statement '{p}'",
             c.span_of(p),
-            expected="a statement: name = expression, input, output, return or repeat",
+            expected="a statement: name = expression, input, output, return, repeat, for or if",
             hint=f"did you mean '{best}'?",
         )
     if len(c.before) >= 3 and str(c.before[-3]) == "output" and c.before[-2].type == "NAME":
