@@ -379,10 +379,17 @@ def _groups_view(name: str):
     return lambda attrs: (0, attrs["groups"], -1)
 
 
-def _group_infer(name: str, ranks: tuple[int, ...], layout: str):
+def _group_infer(name: str, ranks: tuple[int, ...] | None, layout: str):
+    """The shape rule; ranks None: any rank from 2."""
+
     def infer(ts: list[TensorType], attrs: dict) -> TensorType:
         x = ts[0]
-        need_rank(x, ranks, name, layout)
+        if ranks is not None:
+            need_rank(x, ranks, name, layout)
+        elif x.rank < 2:
+            raise ShapeError(
+                f"'{name}' expects {layout}, got {x.rank}-D {x}", expected="a tensor of rank 2 or more"
+            )
         need_float(x, name)
         same_dtype(ts, name)
         _need_eps(attrs, name)
@@ -498,7 +505,7 @@ GROUPNORM = register(
         name="groupnorm",
         inputs=("x", "scale?", "bias?"),
         attrs={"groups": REQUIRED, "eps": 1e-5},
-        infer=_group_infer("groupnorm", tuple(range(2, 9)), "[batch, channels, ...]"),
+        infer=_group_infer("groupnorm", None, "[batch, channels, ...]"),
         lower=_group_lower("groupnorm"),
         reference=_group_ref("groupnorm"),
         samples=_group_samples("groupnorm"),
