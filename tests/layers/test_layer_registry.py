@@ -27,7 +27,7 @@ FAMILIES = {
     "dense": ["dense"],
     "conv": ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"],
     "pool": ["maxpool", "maxpool1d", "maxpool2d", "avgpool", "avgpool1d", "avgpool2d"],
-    "norm": ["batchnorm", "layernorm"],
+    "norm": ["batchnorm", "layernorm", "rmsnorm", "groupnorm", "instancenorm"],
     "embedding": ["embedding"],
     "regularize": ["dropout", "dropout2d", "alpha_dropout"],
     "shape": ["reshape"],

@@ -133,6 +133,9 @@ def _call_source(name: str, attrs: dict | None = None, call: str | None = None) 
 LAYER_CALLS = {
     "batchnorm": "batchnorm(x0)",
     "layernorm": "layernorm(x0)",
+    "rmsnorm": "rmsnorm(x0)",
+    "groupnorm": "groupnorm(x0, groups=3)",
+    "instancenorm": "instancenorm(x0)",
     "embedding": "embedding(x1, 10, 4)",
 }
 

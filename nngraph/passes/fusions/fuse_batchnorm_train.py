@@ -2,8 +2,8 @@
 variance, 1/sqrt, scale, shift), -> batchnorm_train(x, scale, bias, mean, var): one ONNX
 BatchNormalization in inference form over the batch's own mean and variance forward and,
 because this pass runs before autodiff, the closed-form gradient backward instead of the chain
-rule through the mean and the variance (66 ONNX nodes per batchnorm of the digits CNN's step
--> 39). The mean and variance stay (the running-statistics update reads them too), so x is
+rule through the mean and the variance (70 ONNX nodes per batchnorm of the digits CNN's step
+-> 43). The mean and variance stay (the running-statistics update reads them too), so x is
 reduced once; ops/norm.py says why not training mode."""
 
 from __future__ import annotations
